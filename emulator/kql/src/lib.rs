@@ -1,0 +1,1 @@
+//! KQL subset: parser and evaluator (filled in by the telemetry work).
