@@ -1,0 +1,85 @@
+//! Builds the guest components in `plugins/` for wasm32-wasip2 and embeds the built-ins.
+//!
+//! Built-in plugins go through the same loader, limits and grants as a dropped-in `.wasm`; they
+//! are only *shipped* inside the binary. The test components in `plugins/testing/` are built in
+//! the same cargo run (it costs a second) and their folder is exported to the host's tests as
+//! `AIGW_TEST_PLUGINS_DIR`; they are never embedded.
+//!
+//! The inner cargo uses its own target directory (`target/wasm-plugins`), so it never waits on
+//! the lock the outer cargo holds. A missing wasm32-wasip2 target is installed with rustup, or
+//! the build stops with the exact command to run.
+
+use std::env;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The plugins shipped inside the binary: (plugin file stem, crate artifact name).
+const BUILTINS: &[&str] = &["service_info"];
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().unwrap().to_path_buf();
+    let plugins = root.join("plugins");
+    println!("cargo:rerun-if-changed={}", plugins.display());
+    println!("cargo:rerun-if-changed={}", root.join("wit").display());
+
+    ensure_wasm_target();
+
+    let target_dir = root.join("target").join("wasm-plugins");
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--workspace", "--manifest-path"])
+        .arg(plugins.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir);
+    // The outer build's settings are for the host, not for wasm guests.
+    for var in ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS"] {
+        build.env_remove(var);
+    }
+    for (key, _) in env::vars() {
+        if key.starts_with("CARGO_PROFILE_") || key.starts_with("CARGO_CFG_") || key.starts_with("CARGO_FEATURE_") {
+            build.env_remove(key);
+        }
+    }
+    let status = build.status().expect("could not run cargo to build the plugins");
+    if !status.success() {
+        panic!("building the plugins in {} for wasm32-wasip2 failed (see the errors above)", plugins.display());
+    }
+
+    let wasm_dir = target_dir.join("wasm32-wasip2").join("release");
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let mut source = String::from("/// Built-in plugins: (file name, component bytes).\npub static BUILTINS: &[(&str, &[u8])] = &[\n");
+    for stem in BUILTINS {
+        let built = wasm_dir.join(format!("{stem}.wasm"));
+        let copy = out_dir.join(format!("{stem}.wasm"));
+        std::fs::copy(&built, &copy).unwrap_or_else(|e| panic!("missing built-in plugin {}: {e}", built.display()));
+        writeln!(source, "    ({:?}, include_bytes!({:?})),", format!("{}.wasm", stem.replace('_', "-")), copy.display().to_string()).unwrap();
+    }
+    source.push_str("];\n");
+    std::fs::write(out_dir.join("builtins.rs"), source).unwrap();
+    println!("cargo:rustc-env=AIGW_TEST_PLUGINS_DIR={}", wasm_dir.display());
+}
+
+/// Makes sure the wasm32-wasip2 standard library is installed for the active toolchain.
+fn ensure_wasm_target() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let installed = |root: &Path| root.join("lib/rustlib/wasm32-wasip2/lib").is_dir();
+    if sysroot.as_deref().is_some_and(installed) {
+        return;
+    }
+    println!("cargo:warning=installing the wasm32-wasip2 target (rustup target add wasm32-wasip2)");
+    let added = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status();
+    if !matches!(added, Ok(s) if s.success()) {
+        panic!(
+            "the wasm32-wasip2 target is missing and could not be installed automatically.\n\
+             Run this, then build again:\n\n    rustup target add wasm32-wasip2\n"
+        );
+    }
+}

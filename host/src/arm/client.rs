@@ -1,0 +1,246 @@
+//! The ARM client: the only code in the host that talks to Azure (or to the emulator).
+//!
+//! Invariants:
+//! - every request goes to `endpoint` + the configured service id + a [`ScopedPath`]; the only
+//!   absolute URLs followed are `nextLink`s, and only when they point under the same prefix;
+//! - every request carries a fresh `x-ms-client-request-id`, which errors and logs repeat;
+//! - the bearer token is added here and nowhere else, and is never logged or returned.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use super::credential::Credential;
+use super::scope::ScopedPath;
+
+/// How to reach ARM and which service to govern.
+#[derive(Debug, Clone)]
+pub struct ArmTarget {
+    /// `https://management.azure.com`, or the emulator's base URL.
+    pub endpoint: String,
+    /// `/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ApiManagement/service/{name}`.
+    pub service_id: String,
+    /// api-version sent when a path does not give one.
+    pub api_version: String,
+}
+
+/// A successful ARM answer.
+#[derive(Debug, Clone)]
+pub struct ArmResponse {
+    pub status: u16,
+    pub etag: Option<String>,
+    pub body: String,
+    /// The `x-ms-client-request-id` sent with the request.
+    pub request_id: String,
+}
+
+/// Why an ARM call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ArmError {
+    /// ARM answered with an error status.
+    #[error("ARM answered {status} {code}: {message} (client request id {request_id})")]
+    Upstream { status: u16, code: String, message: String, request_id: String },
+    /// The request never got an answer.
+    #[error("could not reach ARM: {message} (client request id {request_id})")]
+    Transport { message: String, request_id: String },
+    /// The host refused the request before sending it.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl ArmError {
+    /// The HTTP status, when ARM answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ArmError::Upstream { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// The ARM client. Cheap to clone.
+#[derive(Clone)]
+pub struct ArmClient {
+    http: reqwest::Client,
+    target: ArmTarget,
+    credential: Credential,
+}
+
+/// Longest time one ARM request may take, connection included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most pages `list` follows before giving up (100 items a page: 100,000 items).
+const MAX_PAGES: usize = 1000;
+
+impl ArmClient {
+    /// A client for `target`, authenticating with `credential`.
+    pub fn new(target: ArmTarget, credential: Credential) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("azure-ai-gateway-mcp/", env!("CARGO_PKG_VERSION")))
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(32)
+            .build()?;
+        Ok(Self { http, target, credential })
+    }
+
+    /// The governed service and endpoint.
+    pub fn target(&self) -> &ArmTarget {
+        &self.target
+    }
+
+    /// Who the credential is (for messages).
+    pub fn identity(&self) -> String {
+        self.credential.describe()
+    }
+
+    /// Resolves a plugin's path under the service.
+    pub fn scope(&self, path: &str) -> Result<ScopedPath, ArmError> {
+        ScopedPath::resolve(&self.target.service_id, path).map_err(|e| ArmError::Refused(e.0))
+    }
+
+    /// The URL of a scoped path.
+    pub fn url(&self, path: &ScopedPath) -> String {
+        path.url(&self.target.endpoint, &self.target.service_id, &self.target.api_version)
+    }
+
+    /// Sends one request to a scoped path.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &ScopedPath,
+        if_match: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<ArmResponse, ArmError> {
+        self.send_url(method, &self.url(path), if_match, body).await
+    }
+
+    /// GETs every item of a collection, following `nextLink`s that stay under the service.
+    pub async fn list(&self, path: &ScopedPath) -> Result<Vec<String>, ArmError> {
+        let prefix = format!("{}{}", self.target.endpoint.trim_end_matches('/'), self.target.service_id);
+        let mut url = self.url(path);
+        let mut items = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page = self.send_url(Method::GET, &url, None, None).await?;
+            let parsed: Value = serde_json::from_str(&page.body).map_err(|e| ArmError::Upstream {
+                status: page.status,
+                code: "InvalidResponse".into(),
+                message: format!("the collection page is not JSON: {e}"),
+                request_id: page.request_id.clone(),
+            })?;
+            match parsed.get("value") {
+                Some(Value::Array(values)) => items.extend(values.iter().map(Value::to_string)),
+                _ => {
+                    return Err(ArmError::Upstream {
+                        status: page.status,
+                        code: "InvalidResponse".into(),
+                        message: "the answer is not a collection (no `value` array)".into(),
+                        request_id: page.request_id,
+                    });
+                }
+            }
+            match parsed.get("nextLink").and_then(Value::as_str).filter(|l| !l.is_empty()) {
+                None => return Ok(items),
+                Some(next) if starts_with_ignore_case(next, &prefix) => url = next.to_string(),
+                Some(next) => {
+                    return Err(ArmError::Refused(format!(
+                        "ARM's nextLink {next:?} points outside the configured service; not followed"
+                    )));
+                }
+            }
+        }
+        Err(ArmError::Refused(format!("the collection has more than {MAX_PAGES} pages; narrow it with $filter")))
+    }
+
+    async fn send_url(
+        &self,
+        method: Method,
+        url: &str,
+        if_match: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<ArmResponse, ArmError> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let token = self.credential.token().await.map_err(ArmError::Refused)?;
+        let mut request = self
+            .http
+            .request(method.clone(), url)
+            .bearer_auth(token)
+            .header("x-ms-client-request-id", &request_id)
+            .header("accept", "application/json");
+        if let Some(etag) = if_match {
+            request = request.header("if-match", etag);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_string());
+        }
+        let started = std::time::Instant::now();
+        let response = request.send().await.map_err(|e| ArmError::Transport {
+            message: without_url(&e),
+            request_id: request_id.clone(),
+        })?;
+        let status = response.status();
+        let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let body = response.text().await.map_err(|e| ArmError::Transport {
+            message: without_url(&e),
+            request_id: request_id.clone(),
+        })?;
+        tracing::debug!(%method, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, client_request_id = %request_id, "ARM {}", path_of(url));
+        if status.is_success() {
+            return Ok(ArmResponse { status: status.as_u16(), etag, body, request_id });
+        }
+        Err(self.upstream_error(status, &method, &body, request_id))
+    }
+
+    fn upstream_error(&self, status: StatusCode, method: &Method, body: &str, request_id: String) -> ArmError {
+        let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        let error = &parsed["error"];
+        let code = error["code"].as_str().unwrap_or(status.canonical_reason().unwrap_or("Error")).to_string();
+        let mut message = error["message"].as_str().map(str::to_string).unwrap_or_else(|| body.chars().take(500).collect());
+        if let Some(details) = error["details"].as_array() {
+            for detail in details.iter().filter_map(|d| d["message"].as_str()) {
+                message.push_str("; ");
+                message.push_str(detail);
+            }
+        }
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            let role = if *method == Method::GET { "Reader" } else { "API Management Service Contributor" };
+            message = format!(
+                "{message} — the request was made as {}; it needs the {role} role on {}",
+                self.identity(),
+                self.target.service_id
+            );
+        }
+        ArmError::Upstream { status: status.as_u16(), code, message, request_id }
+    }
+}
+
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.len() >= prefix.len() && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+/// The path of a URL, for logs (no host, no query).
+fn path_of(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
+    path.split('?').next().unwrap_or(path)
+}
+
+/// reqwest errors print the URL; keep the message short and free of query strings.
+fn without_url(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_body() || error.is_decode() {
+        "the response body could not be read"
+    } else {
+        "request failed"
+    };
+    let mut source = std::error::Error::source(error);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() { kind.to_string() } else { format!("{kind}: {detail}") }
+}

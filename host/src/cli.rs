@@ -1,0 +1,367 @@
+//! The command line: `serve` (real Azure), `sandbox`, `emulator`, `plugins list|check`.
+//!
+//! Every flag has an environment variable, because MCP clients start servers with fixed
+//! arguments and operators configure them through the environment.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::arm::{ArmClient, ArmTarget, Credential, LogsClient};
+use crate::changes::ChangePipeline;
+use crate::config::ConfigFile;
+use crate::mcp::{GatewayServer, transport};
+use crate::runtime::loader::describe_cache;
+use crate::runtime::{Runtime, RuntimeOptions};
+
+/// What every mode tells the agent about using the tools.
+pub const TOOL_GUIDANCE: &str = "Read tools only read. Write tools never change anything by themselves: they \
+    return a plan (summary, unified diff, exact ARM writes) that the server applies with If-Match ETags, so a \
+    resource changed by someone else since the plan was made is never overwritten. Pass dry_run: true to see \
+    the plan without applying it.";
+
+/// Govern an Azure API Management AI Gateway from an AI agent, through sandboxed WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "azure-ai-gateway-mcp", version, about, long_about = None)]
+#[command(after_help = "Without a command, `serve` runs (stdio MCP server against Azure).\n\
+Start with `azure-ai-gateway-mcp sandbox` to try it against the built-in emulator.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every command understands.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Configuration file (TOML): per-plugin limits, prefixes, grants and settings.
+    /// Default: the user's config directory, azure-ai-gateway-mcp/config.toml.
+    #[arg(long, global = true, env = "AIGW_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of plugin components (*.wasm) to load besides the built-ins.
+    /// Default: the user's data directory, azure-ai-gateway-mcp/plugins.
+    #[arg(long, global = true, env = "AIGW_PLUGINS_DIR", value_name = "DIR")]
+    pub plugins: Option<PathBuf>,
+    /// Where compiled plugins are cached. Default: the user's cache directory.
+    #[arg(long, global = true, env = "AIGW_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile every plugin at start instead of using the compile cache.
+    #[arg(long, global = true, env = "AIGW_NO_COMPILE_CACHE", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub no_compile_cache: bool,
+    /// Log filter for stderr (error, warn, info, debug, trace, or a tracing directive).
+    #[arg(long, global = true, env = "AIGW_LOG", default_value = "info", value_name = "FILTER")]
+    pub log: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP for a real API Management service (the default).
+    Serve(ServeArgs),
+    /// Serve MCP against the built-in emulator, seeded with a demo tenant. Nothing reaches Azure.
+    Sandbox(SandboxArgs),
+    /// Run the APIM emulator alone (ARM on a loopback port), for scripts and other clients.
+    Emulator(EmulatorArgs),
+    /// Inspect plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+/// How the MCP server is exposed.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Serve streamable HTTP on ADDR (e.g. 127.0.0.1:8080) at /mcp instead of stdio.
+    #[arg(long, env = "AIGW_HTTP", value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// Allow --http on a non-loopback address (the server has no client authentication).
+    #[arg(long, env = "AIGW_ALLOW_REMOTE_HTTP", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub allow_remote_http: bool,
+    /// Hide write tools and refuse writes.
+    #[arg(long, env = "AIGW_READ_ONLY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub read_only: bool,
+    /// ARM api-version used when a plugin does not give one.
+    #[arg(long, env = "AIGW_API_VERSION", default_value = "2024-05-01")]
+    pub api_version: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Resource id of the API Management service to govern
+    /// (/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.ApiManagement/service/NAME).
+    #[arg(long, env = "AIGW_SERVICE_ID", value_name = "ID")]
+    pub service_id: Option<String>,
+    /// Azure subscription of the service (with --resource-group and --service-name, instead of --service-id).
+    #[arg(long, env = "AZURE_SUBSCRIPTION_ID")]
+    pub subscription_id: Option<String>,
+    /// Resource group of the service.
+    #[arg(long, env = "AZURE_RESOURCE_GROUP")]
+    pub resource_group: Option<String>,
+    /// Name of the API Management service.
+    #[arg(long, env = "APIM_SERVICE_NAME")]
+    pub service_name: Option<String>,
+    /// Azure Resource Manager endpoint (sovereign clouds differ).
+    #[arg(long, env = "AIGW_ARM_ENDPOINT", default_value = "https://management.azure.com")]
+    pub arm_endpoint: String,
+    /// Log Analytics workspace (id) holding the service's gateway logs, for log queries.
+    #[arg(long, env = "AIGW_LOGS_WORKSPACE_ID")]
+    pub logs_workspace_id: Option<String>,
+    /// Log Analytics query endpoint.
+    #[arg(long, env = "AIGW_LOGS_ENDPOINT", default_value = "https://api.loganalytics.io")]
+    pub logs_endpoint: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Port of the in-process emulator on 127.0.0.1 (default: any free port).
+    #[arg(long, env = "AIGW_EMULATOR_PORT", default_value_t = 0)]
+    pub emulator_port: u16,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EmulatorArgs {
+    /// Port on 127.0.0.1.
+    #[arg(long, env = "AIGW_EMULATOR_PORT", default_value_t = 8480)]
+    pub port: u16,
+    /// Bearer token clients must send (default: a random one, printed at start).
+    #[arg(long, env = "AIGW_EMULATOR_TOKEN")]
+    pub token: Option<String>,
+    /// Keep the emulator's state in FILE across restarts.
+    #[arg(long, env = "AIGW_EMULATOR_STATE", value_name = "FILE")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// List the built-in and dropped-in plugins, their tools and grants, and any that failed to load.
+    List,
+    /// Check a plugin file: contract version, imports, manifest and schemas; print its tools.
+    Check {
+        /// The plugin component (.wasm).
+        file: PathBuf,
+    },
+}
+
+impl GlobalArgs {
+    fn runtime_options(&self, config: ConfigFile) -> RuntimeOptions {
+        RuntimeOptions {
+            plugins_dir: Some(self.plugins.clone().unwrap_or_else(default_plugins_dir)),
+            cache_dir: if self.no_compile_cache { None } else { Some(self.cache_dir.clone().unwrap_or_else(default_cache_dir)) },
+            config,
+            arm: None,
+            logs: None,
+            builtins: true,
+            extra_files: Vec::new(),
+        }
+    }
+
+    fn config(&self) -> anyhow::Result<ConfigFile> {
+        match &self.config {
+            Some(path) => ConfigFile::load(path, true),
+            None => ConfigFile::load(&default_config_path(), false),
+        }
+    }
+}
+
+/// `~/.local/share/azure-ai-gateway-mcp/plugins` on Linux (the platform's data directory).
+pub fn default_plugins_dir() -> PathBuf {
+    dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("azure-ai-gateway-mcp").join("plugins")
+}
+
+fn default_cache_dir() -> PathBuf {
+    dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("azure-ai-gateway-mcp").join("compiled")
+}
+
+fn default_config_path() -> PathBuf {
+    dirs::config_dir().unwrap_or_else(std::env::temp_dir).join("azure-ai-gateway-mcp").join("config.toml")
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = cli.global;
+    match cli.command {
+        None => {
+            let args = ServeArgs::try_parse_from_env()?;
+            serve(global, args).await
+        }
+        Some(Command::Serve(args)) => serve(global, args).await,
+        Some(Command::Sandbox(args)) => sandbox(global, args).await,
+        Some(Command::Emulator(args)) => emulator(args).await,
+        Some(Command::Plugins(PluginsCommand::List)) => plugins_list(global).await,
+        Some(Command::Plugins(PluginsCommand::Check { file })) => plugins_check(global, file).await,
+    }
+}
+
+impl ServeArgs {
+    /// `serve` with no arguments: every option from the environment.
+    fn try_parse_from_env() -> anyhow::Result<Self> {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        Ok(Only::try_parse_from(["serve"])?.args)
+    }
+
+    fn service_id(&self) -> anyhow::Result<String> {
+        let id = match (&self.service_id, &self.subscription_id, &self.resource_group, &self.service_name) {
+            (Some(id), ..) => id.trim_end_matches('/').to_string(),
+            (None, Some(sub), Some(rg), Some(name)) => {
+                format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ApiManagement/service/{name}")
+            }
+            _ => anyhow::bail!(
+                "which API Management service? Pass --service-id (or AIGW_SERVICE_ID), or set AZURE_SUBSCRIPTION_ID, \
+                 AZURE_RESOURCE_GROUP and APIM_SERVICE_NAME. To try the server without Azure, run `azure-ai-gateway-mcp sandbox`."
+            ),
+        };
+        validate_service_id(&id)?;
+        Ok(id)
+    }
+}
+
+/// Checks the shape of an APIM service resource id, naming what is wrong.
+pub fn validate_service_id(id: &str) -> anyhow::Result<()> {
+    let parts: Vec<&str> = id.split('/').collect();
+    let ok = parts.len() == 9
+        && parts[0].is_empty()
+        && parts[1].eq_ignore_ascii_case("subscriptions")
+        && !parts[2].is_empty()
+        && parts[3].eq_ignore_ascii_case("resourceGroups")
+        && !parts[4].is_empty()
+        && parts[5].eq_ignore_ascii_case("providers")
+        && parts[6].eq_ignore_ascii_case("Microsoft.ApiManagement")
+        && parts[7].eq_ignore_ascii_case("service")
+        && !parts[8].is_empty()
+        && parts.iter().all(|p| !p.contains(['?', '#', ' ']) && *p != "..");
+    if !ok {
+        anyhow::bail!(
+            "--service-id {id:?} is not an API Management service id; expected \
+             /subscriptions/SUB/resourceGroups/RG/providers/Microsoft.ApiManagement/service/NAME"
+        );
+    }
+    Ok(())
+}
+
+async fn serve(global: GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let service_id = args.service_id()?;
+    let credential = Credential::from_environment()?;
+    tracing::info!(service = %service_id, identity = %credential.describe(), "governing API Management service");
+    let target = ArmTarget { endpoint: args.arm_endpoint.clone(), service_id: service_id.clone(), api_version: args.server.api_version.clone() };
+    let logs = args.logs_workspace_id.as_deref().map(|ws| LogsClient::new(&args.logs_endpoint, ws, credential.clone())).transpose()?;
+    let instructions = format!(
+        "This server governs the Azure API Management service {service_id} through Azure Resource Manager. \
+         Changes are real. {TOOL_GUIDANCE}"
+    );
+    run_server(global, args.server, target, credential, logs, instructions).await
+}
+
+async fn sandbox(global: GlobalArgs, args: SandboxArgs) -> anyhow::Result<()> {
+    let sandbox = crate::sandbox::start(args.emulator_port, &args.server.api_version).await?;
+    let logs = LogsClient::new(&sandbox.emulator.base_url, crate::sandbox::SANDBOX_WORKSPACE_ID, sandbox.credential.clone())?;
+    let instructions = crate::sandbox::instructions(&sandbox.emulator.base_url);
+    let result = run_server(global, args.server, sandbox.target.clone(), sandbox.credential.clone(), Some(logs), instructions).await;
+    sandbox.emulator.shutdown().await;
+    result
+}
+
+async fn run_server(
+    global: GlobalArgs,
+    server_args: ServerArgs,
+    target: ArmTarget,
+    credential: Credential,
+    logs: Option<LogsClient>,
+    instructions: String,
+) -> anyhow::Result<()> {
+    let arm = ArmClient::new(target, credential)?;
+    let mut options = global.runtime_options(global.config()?);
+    options.arm = Some(arm.clone());
+    options.logs = logs;
+    let runtime = Arc::new(Runtime::load(options).await?);
+    let changes = if server_args.read_only { None } else { Some(ChangePipeline::new(arm)) };
+    let server = GatewayServer::new(runtime, changes, instructions, server_args.read_only);
+    tracing::info!(tools = server.registry().tools().len(), read_only = server_args.read_only, "MCP server ready");
+    match server_args.http {
+        Some(addr) => transport::serve_http(server, addr, server_args.allow_remote_http).await,
+        None => transport::serve_stdio(server).await,
+    }
+}
+
+async fn emulator(args: EmulatorArgs) -> anyhow::Result<()> {
+    let token = args.token.unwrap_or_else(|| format!("emulator-{}", uuid::Uuid::new_v4().simple()));
+    if args.state.is_some() {
+        tracing::warn!("--state is not supported by this emulator build yet; state is kept in memory");
+    }
+    let emulator = aigw_emulator::Emulator::new(aigw_emulator::Options { token })?;
+    let running = emulator.serve(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))).await?;
+    eprintln!(
+        "APIM emulator listening on {} token {} service {}",
+        running.base_url,
+        running.token,
+        aigw_emulator::sandbox_service_id()
+    );
+    tokio::signal::ctrl_c().await?;
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn plugins_list(global: GlobalArgs) -> anyhow::Result<()> {
+    let options = global.runtime_options(global.config()?);
+    let dir = options.plugins_dir.clone();
+    let runtime = Arc::new(Runtime::load(options).await?);
+    let server = GatewayServer::new(runtime.clone(), None, String::new(), false);
+    println!("plugin directory: {}", dir.map(|d| d.display().to_string()).unwrap_or_default());
+    for plugin in runtime.plugins() {
+        let m = &plugin.manifest;
+        println!("\n{} {} — {}", m.name, m.version, m.description);
+        println!("  source: {} ({}; sha256 {})", plugin.source, describe_cache(plugin.cache), &plugin.digest[..16]);
+        println!("  reads: {:?}  writes: {:?}", plugin.grants().reads(), plugin.grants().writes());
+        println!(
+            "  limits: deadline {} ms, memory {} MiB, output {} KiB",
+            plugin.limits.deadline.as_millis(),
+            plugin.limits.memory_bytes >> 20,
+            plugin.limits.max_output_bytes >> 10
+        );
+        for entry in server.registry().entries().filter(|e| e.plugin.manifest.name == m.name) {
+            println!("  tool {} ({})", entry.name, if entry.is_write() { "write" } else { "read" });
+        }
+    }
+    for failure in runtime.failures() {
+        println!("\nNOT LOADED {}: {}", failure.source, failure.error);
+    }
+    for refusal in server.registry().refusals() {
+        println!("\nREFUSED {refusal}");
+    }
+    Ok(())
+}
+
+async fn plugins_check(global: GlobalArgs, file: PathBuf) -> anyhow::Result<()> {
+    let mut options = global.runtime_options(global.config()?);
+    options.builtins = false;
+    options.plugins_dir = None;
+    options.extra_files = vec![file.clone()];
+    let runtime = Runtime::load(options).await?;
+    if let Some(failure) = runtime.failures().first() {
+        anyhow::bail!("{} cannot be loaded: {}", file.display(), failure.error);
+    }
+    let plugin = runtime.plugins().first().ok_or_else(|| anyhow::anyhow!("{} is disabled in the config file", file.display()))?;
+    let m = &plugin.manifest;
+    println!("{}: OK", file.display());
+    println!("plugin: {} {} — {}", m.name, m.version, m.description);
+    println!("contract: {}@{}", crate::runtime::imports::CONTRACT_PACKAGE, crate::runtime::imports::CONTRACT_VERSION);
+    println!("imports (all provided by this host):");
+    for import in &plugin.imports {
+        println!("  {import}");
+    }
+    println!("grants: reads {:?}, writes {:?}", m.reads, m.writes);
+    println!("tools (input schemas are valid JSON Schema):");
+    for tool in &m.tools {
+        let kind = if tool.read_only { "read" } else { "write, returns a plan" };
+        println!("  {} ({kind}): {}", tool.name, tool.description.lines().next().unwrap_or(""));
+    }
+    Ok(())
+}

@@ -1,0 +1,310 @@
+//! The plugin runtime: one wasmtime engine, the loaded plugins, and tool calls.
+//!
+//! Lifecycle invariants:
+//! - A plugin is compiled once (or loaded from the compile cache) and kept as an `InstancePre`.
+//! - **Every call gets a fresh `Store` and instance** from that `InstancePre`, and both are
+//!   dropped when the call ends. Nothing survives from one call to the next, so a call can
+//!   never see another call's data, and calls of the same plugin run concurrently without a lock.
+//! - Each call runs under its plugin's limits: a wall-clock deadline (enforced by epoch
+//!   interruption while wasm runs and by a timer while it waits on an import), a linear-memory
+//!   cap (the store's limiter), and a cap on the size of its answer.
+//! - A trap, a timeout, a memory cap or an oversized answer becomes one typed tool error for
+//!   that call; the host and every other call carry on.
+//! - At most [`engine::MAX_CONCURRENT_CALLS`] instances exist at once; further calls wait.
+
+pub mod api;
+pub mod cache;
+pub mod engine;
+pub mod grants;
+pub mod imports;
+pub mod loader;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::Semaphore;
+use wasmtime::component::Linker;
+use wasmtime::{Engine, Store, UpdateDeadline};
+
+use crate::arm::{ArmClient, LogsClient};
+use crate::config::{ConfigFile, Limits};
+use api::{BeforeState, Plan, PlannedWrite, PluginManifest, ToolError, ToolOutcome};
+use cache::{CacheOutcome, CompileCache};
+pub use grants::{Access, Grants};
+use imports::{CallState, PluginServices, PluginWorld, PluginWorldPre, ProgressSink, wit};
+use loader::PluginSource;
+
+/// A plugin ready to be called.
+pub struct LoadedPlugin {
+    pub manifest: PluginManifest,
+    /// Where it came from (`built-in service-info.wasm` or a file path).
+    pub source: String,
+    pub builtin: bool,
+    /// SHA-256 of the component bytes.
+    pub digest: String,
+    pub cache: CacheOutcome,
+    pub limits: Limits,
+    /// Prefix for its exposed tool names, from the operator's config.
+    pub prefix: Option<String>,
+    /// The component's import names (all provided by this host, or it would not have loaded).
+    pub imports: Vec<String>,
+    pub(crate) services: PluginServices,
+    pre: PluginWorldPre<CallState>,
+}
+
+impl LoadedPlugin {
+    /// The plugin's effective grants.
+    pub fn grants(&self) -> &Grants {
+        &self.services.grants
+    }
+}
+
+/// A plugin that could not be loaded, and why.
+#[derive(Debug, Clone)]
+pub struct LoadFailure {
+    pub source: String,
+    pub error: String,
+}
+
+/// What the runtime needs to load plugins.
+pub struct RuntimeOptions {
+    /// Directory of dropped-in `*.wasm` plugins (`None`: built-ins only).
+    pub plugins_dir: Option<PathBuf>,
+    /// Compile cache directory (`None`: always compile).
+    pub cache_dir: Option<PathBuf>,
+    pub config: ConfigFile,
+    /// ARM access for plugin imports (`None`: imports that need Azure are denied).
+    pub arm: Option<ArmClient>,
+    pub logs: Option<LogsClient>,
+    /// Load the built-ins (off only in tests that want a directory alone).
+    pub builtins: bool,
+    /// Extra plugin files, loaded after the directory (used by `plugins check`).
+    pub extra_files: Vec<PathBuf>,
+}
+
+/// The loaded plugins and the engine they run on.
+pub struct Runtime {
+    engine: Engine,
+    plugins: Vec<Arc<LoadedPlugin>>,
+    failures: Vec<LoadFailure>,
+    slots: Arc<Semaphore>,
+}
+
+impl Runtime {
+    /// Loads the built-ins, then the directory's plugins, then `extra_files`. A plugin that
+    /// fails to load is logged and recorded; the rest load regardless.
+    pub async fn load(options: RuntimeOptions) -> anyhow::Result<Self> {
+        let engine = engine::build_engine()?;
+        engine::start_epoch_ticker(&engine);
+        let mut linker: Linker<CallState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        PluginWorld::add_to_linker::<CallState, wasmtime::component::HasSelf<CallState>>(&mut linker, |s| s)?;
+        let cache = CompileCache::new(&engine, options.cache_dir.clone());
+
+        let mut sources = if options.builtins { loader::builtin_sources() } else { Vec::new() };
+        if let Some(dir) = &options.plugins_dir {
+            sources.extend(loader::directory_sources(dir)?);
+        }
+        sources.extend(options.extra_files.iter().cloned().map(PluginSource::File));
+
+        let template = PluginServices {
+            plugin: Arc::from(""),
+            grants: Grants::default(),
+            arm: options.arm.clone(),
+            logs: options.logs.clone(),
+            config: Arc::default(),
+        };
+        let mut plugins: Vec<Arc<LoadedPlugin>> = Vec::new();
+        let mut failures = Vec::new();
+        for source in &sources {
+            let started = Instant::now();
+            match loader::load_plugin(&engine, &linker, &cache, source, &options.config, &template).await {
+                Ok(plugin) => {
+                    let enabled = options.config.plugin(&plugin.manifest.name).enabled.unwrap_or(true);
+                    if let Some(first) = plugins.iter().find(|p| p.manifest.name == plugin.manifest.name) {
+                        let error = format!(
+                            "plugin name {:?} is already taken by {}; rename one of them",
+                            plugin.manifest.name, first.source
+                        );
+                        tracing::error!(source = %source.display(), "plugin refused: {error}");
+                        failures.push(LoadFailure { source: source.display(), error });
+                    } else if !enabled {
+                        tracing::info!(plugin = %plugin.manifest.name, "plugin disabled by the config file");
+                    } else {
+                        tracing::info!(
+                            plugin = %plugin.manifest.name,
+                            version = %plugin.manifest.version,
+                            tools = plugin.manifest.tools.len(),
+                            cache = loader::describe_cache(plugin.cache),
+                            elapsed_us = started.elapsed().as_micros() as u64,
+                            "plugin loaded from {}", plugin.source
+                        );
+                        plugins.push(Arc::new(plugin));
+                    }
+                }
+                Err(e) => {
+                    let error = format!("{e:#}");
+                    tracing::error!(source = %source.display(), "plugin not loaded: {error}");
+                    failures.push(LoadFailure { source: source.display(), error });
+                }
+            }
+        }
+        Ok(Self { engine, plugins, failures, slots: Arc::new(Semaphore::new(engine::MAX_CONCURRENT_CALLS as usize)) })
+    }
+
+    /// The loaded plugins, in load order.
+    pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
+        &self.plugins
+    }
+
+    /// The plugins that failed to load.
+    pub fn failures(&self) -> &[LoadFailure] {
+        &self.failures
+    }
+
+    /// Calls `tool` of `plugin` with `arguments` (a JSON object, already validated) in a
+    /// fresh instance, under the plugin's limits.
+    pub async fn call(
+        &self,
+        plugin: &LoadedPlugin,
+        tool: &str,
+        arguments: &str,
+        progress: Option<ProgressSink>,
+    ) -> Result<ToolOutcome, ToolError> {
+        let _slot = self.slots.acquire().await.map_err(|_| ToolError::Internal("the runtime is shutting down".into()))?;
+        let state = CallState::new(plugin.services.clone(), plugin.limits.memory_bytes, progress);
+        let mut store = Store::new(&self.engine, state);
+        let name = plugin.manifest.name.clone();
+        let pre = plugin.pre.clone();
+        let (tool_owned, args_owned) = (tool.to_string(), arguments.to_string());
+        let answer = call_in_store(&mut store, plugin.limits, &name, move |store| {
+            Box::pin(async move {
+                let world = pre.instantiate_async(&mut *store).await?;
+                world.aigw_plugin_plugin().call_call_tool(&mut *store, &tool_owned, &args_owned).await
+            })
+        })
+        .await?;
+        let outcome = answer.map_err(from_wit_error)?;
+        let outcome = convert_outcome(&name, outcome)?;
+        let size = outcome_size(&outcome);
+        if size > plugin.limits.max_output_bytes {
+            return Err(ToolError::Internal(format!(
+                "plugin {name:?} answered with {size} bytes, more than its {} KiB cap (max_output_kib)",
+                plugin.limits.max_output_bytes >> 10
+            )));
+        }
+        Ok(outcome)
+    }
+}
+
+/// Runs `f` on `store` under `limits`: memory cap, epoch deadline (yielding to the executor
+/// every tick), and a wall-clock timeout covering time spent in host imports. Whatever the
+/// plugin wrote to stderr/stdout is logged afterwards, also after a failure.
+pub(crate) async fn call_in_store<R, F>(
+    store: &mut Store<CallState>,
+    limits: Limits,
+    plugin: &str,
+    f: F,
+) -> Result<R, ToolError>
+where
+    F: for<'a> FnOnce(&'a mut Store<CallState>) -> Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>,
+{
+    store.limiter(|state| state.limiter());
+    let deadline = Instant::now() + limits.deadline;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline { Ok(UpdateDeadline::Interrupt) } else { Ok(UpdateDeadline::Yield(1)) }
+    });
+    let outcome = tokio::time::timeout(limits.deadline, f(store)).await;
+    imports::flush_captured_output(store.data());
+    let deadline_ms = limits.deadline.as_millis() as u64;
+    match outcome {
+        Err(_elapsed) => Err(ToolError::Timeout { plugin: plugin.into(), deadline_ms }),
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(classify_trap(plugin, &error, limits, store.data())),
+    }
+}
+
+fn classify_trap(plugin: &str, error: &wasmtime::Error, limits: Limits, state: &CallState) -> ToolError {
+    if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
+        return ToolError::Timeout { plugin: plugin.into(), deadline_ms: limits.deadline.as_millis() as u64 };
+    }
+    let text = format!("{error:#}");
+    if text.contains("growing memory") || text.contains("memory limit") || text.contains("memory allocation") {
+        return ToolError::Crashed {
+            plugin: plugin.into(),
+            reason: format!("it exceeded its memory cap of {} MiB (memory_mib)", limits.memory_bytes >> 20),
+        };
+    }
+    // A Rust panic prints its message to stderr before trapping: the last line says why.
+    let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
+    let last_line = stderr.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string);
+    let first = text.lines().next().unwrap_or("trap").to_string();
+    let reason = match last_line {
+        Some(line) => format!("{first} ({line})"),
+        None => first,
+    };
+    ToolError::Crashed { plugin: plugin.into(), reason }
+}
+
+fn from_wit_error(error: wit::Error) -> ToolError {
+    match error {
+        wit::Error::InvalidInput(f) => ToolError::InvalidInput { field: f.field, message: f.message },
+        wit::Error::NotFound(m) => ToolError::NotFound(m),
+        wit::Error::Conflict(m) => ToolError::Conflict(m),
+        wit::Error::Denied(m) => ToolError::Denied(m),
+        wit::Error::Upstream(u) => ToolError::Upstream { status: u.status, code: u.code, message: u.message, request_id: u.request_id },
+        wit::Error::Internal(m) => ToolError::Internal(m),
+    }
+}
+
+fn parse_json(plugin: &str, what: &str, text: &str) -> Result<serde_json::Value, ToolError> {
+    serde_json::from_str(text).map_err(|e| ToolError::Internal(format!("plugin {plugin:?} returned invalid JSON in {what}: {e}")))
+}
+
+fn convert_outcome(plugin: &str, outcome: wit::Outcome) -> Result<ToolOutcome, ToolError> {
+    Ok(match outcome {
+        wit::Outcome::Result(r) => ToolOutcome::Result {
+            text: r.text,
+            structured: r.structured.as_deref().map(|s| parse_json(plugin, "its structured result", s)).transpose()?,
+        },
+        wit::Outcome::Plan(p) => ToolOutcome::Plan(Plan {
+            summary: p.summary,
+            diff: p.diff,
+            writes: p
+                .writes
+                .into_iter()
+                .map(|w| {
+                    Ok(PlannedWrite {
+                        method: w.method.to_ascii_uppercase(),
+                        path: w.path,
+                        if_match: w.if_match,
+                        body: w.body.as_deref().map(|b| parse_json(plugin, "a plan's write body", b)).transpose()?,
+                    })
+                })
+                .collect::<Result<_, ToolError>>()?,
+            before: p
+                .before
+                .into_iter()
+                .map(|b| {
+                    Ok(BeforeState {
+                        path: b.path,
+                        etag: b.etag,
+                        body: b.body.as_deref().map(|s| parse_json(plugin, "a plan's before-state", s)).transpose()?,
+                    })
+                })
+                .collect::<Result<_, ToolError>>()?,
+            details: p.details.as_deref().map(|d| parse_json(plugin, "a plan's details", d)).transpose()?,
+        }),
+    })
+}
+
+fn outcome_size(outcome: &ToolOutcome) -> usize {
+    match outcome {
+        ToolOutcome::Result { text, structured } => text.len() + structured.as_ref().map_or(0, |s| s.to_string().len()),
+        ToolOutcome::Plan(plan) => serde_json::to_string(plan).map_or(0, |s| s.len()),
+    }
+}

@@ -1,0 +1,74 @@
+//! Test component: a trivial echo tool (benchmarks, concurrency), a tool that GETs any path it
+//! is given (path scoping seen from a plugin), and a write tool that returns a plan.
+
+use aigw_pdk::{Error, Guest, Manifest, Outcome, PlanBuilder, ToolSpec, arm, result};
+use serde_json::{Value, json};
+
+struct Testkit;
+
+impl Guest for Testkit {
+    fn describe() -> Manifest {
+        Manifest {
+            name: "testkit".into(),
+            version: "0.1.0".into(),
+            description: "Host test component".into(),
+            tools: vec![
+                ToolSpec::read(
+                    "echo",
+                    "Echo the arguments back.",
+                    json!({"type": "object", "properties": {"text": {"type": "string", "maxLength": 100000}}, "required": ["text"]}),
+                )
+                .build(),
+                ToolSpec::read(
+                    "arm_get",
+                    "GET an ARM path relative to the service.",
+                    json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}),
+                )
+                .build(),
+                ToolSpec::read(
+                    "config_get",
+                    "Read a config key.",
+                    json!({"type": "object", "properties": {"key": {"type": "string"}}, "required": ["key"]}),
+                )
+                .build(),
+                ToolSpec::write(
+                    "tag_service",
+                    "Plan a PATCH of the service's tags.",
+                    json!({"type": "object", "properties": {"tag": {"type": "string"}}, "required": ["tag"]}),
+                )
+                .build(),
+            ],
+            reads: vec!["service".into(), "backends".into(), "apis".into()],
+            writes: vec!["service".into()],
+        }
+    }
+
+    fn call_tool(name: String, arguments: String) -> Result<Outcome, Error> {
+        let args: Value = aigw_pdk::args(&arguments)?;
+        match name.as_str() {
+            "echo" => Ok(result(args["text"].as_str().unwrap_or_default().to_string(), args)),
+            "arm_get" => {
+                let resource = arm::get(args["path"].as_str().unwrap_or_default())?;
+                Ok(result(format!("etag {:?}", resource.etag), resource.body))
+            }
+            "config_get" => {
+                let value = aigw_pdk::config(args["key"].as_str().unwrap_or_default());
+                Ok(result(format!("{value:?}"), json!({ "value": value })))
+            }
+            "tag_service" => {
+                let service = arm::get("")?;
+                let tag = args["tag"].as_str().unwrap_or_default();
+                let mut after = service.body.clone();
+                after["tags"]["owner"] = json!(tag);
+                let diff = aigw_pdk::diff::unified_json("", &service.body, &after);
+                Ok(PlanBuilder::new()
+                    .patch("", &service, json!({"tags": {"owner": tag}}))
+                    .diff(&diff)
+                    .build(format!("Tag the service with owner={tag}"), None))
+            }
+            other => Err(Error::NotFound(format!("no tool named {other}"))),
+        }
+    }
+}
+
+aigw_pdk::export_plugin!(Testkit);
