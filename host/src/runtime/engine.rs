@@ -4,7 +4,6 @@
 //! (ARM calls are network I/O), epoch interruption (deadlines), and the pooling allocator
 //! (fast per-call instantiation). Every number below bounds something; the comment says what.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -64,21 +63,20 @@ fn config(pooling: bool) -> Config {
     config
 }
 
-/// Starts the thread that advances the engine's epoch every [`EPOCH_TICK`]. Idempotent.
+/// Starts the thread that advances `engine`'s epoch every [`EPOCH_TICK`]. The thread holds
+/// only a weak reference and ends when the engine is dropped.
 pub fn start_epoch_ticker(engine: &Engine) {
-    static STARTED: OnceLock<()> = OnceLock::new();
-    let engine = engine.clone();
-    STARTED.get_or_init(move || {
-        std::thread::Builder::new()
-            .name("aigw-epoch".into())
-            .spawn(move || {
-                loop {
-                    std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
-                }
-            })
-            .expect("could not start the epoch ticker thread");
-    });
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("aigw-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("could not start the epoch ticker thread");
 }
 
 /// A short hex fingerprint of everything that makes compiled code engine-specific (wasmtime

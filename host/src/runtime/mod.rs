@@ -239,15 +239,27 @@ fn classify_trap(plugin: &str, error: &wasmtime::Error, limits: Limits, state: &
             reason: format!("it exceeded its memory cap of {} MiB (memory_mib)", limits.memory_bytes >> 20),
         };
     }
-    // A Rust panic prints its message to stderr before trapping: the last line says why.
+    // A Rust panic prints "panicked at FILE:LINE:COL:" and its message to stderr before
+    // trapping: that message says why far better than the trap does.
     let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
-    let last_line = stderr.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string);
-    let first = text.lines().next().unwrap_or("trap").to_string();
-    let reason = match last_line {
-        Some(line) => format!("{first} ({line})"),
-        None => first,
+    let trap = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => text.lines().last().unwrap_or("trap").trim().to_string(),
+    };
+    let reason = match panic_message(&stderr) {
+        Some(panic) => format!("it panicked: {panic}"),
+        None => trap,
     };
     ToolError::Crashed { plugin: plugin.into(), reason }
+}
+
+/// The message of the last Rust panic in a plugin's stderr, with its location.
+fn panic_message(stderr: &str) -> Option<String> {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let at = lines.iter().rposition(|l| l.contains("panicked at "))?;
+    let location = lines[at].split("panicked at ").nth(1).unwrap_or("").trim_end_matches(':');
+    let message: Vec<&str> = lines[at + 1..].iter().copied().take_while(|l| !l.starts_with("note: run with")).collect();
+    Some(format!("{} (at {location})", message.join(" ").trim()))
 }
 
 fn from_wit_error(error: wit::Error) -> ToolError {
