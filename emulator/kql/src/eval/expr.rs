@@ -907,7 +907,7 @@ impl<'a> Env<'a> {
                     if v == NULL_I64 {
                         return Some(negated);
                     }
-                    let hit = set.contains(&v) || reals.iter().any(|&f| f == v as f64);
+                    let hit = set.contains(&v) || reals.contains(&(v as f64));
                     Some(hit != negated)
                 })
                 .collect()

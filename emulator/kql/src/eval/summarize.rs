@@ -127,24 +127,22 @@ fn column_name_of(e: &Expr) -> Option<&str> {
 fn default_key_name(e: &Expr) -> Option<String> {
     match &e.kind {
         ExprKind::Name(n) => Some(n.clone()),
-        ExprKind::Call { func, args, .. }
-            if matches!(
-                func,
+        ExprKind::Call {
+            func:
                 Func::Bin
-                    | Func::Floor
-                    | Func::ToString
-                    | Func::ToLong
-                    | Func::ToInt
-                    | Func::ToReal
-                    | Func::ToLower
-                    | Func::ToUpper
-                    | Func::StartOfDay
-                    | Func::StartOfWeek
-                    | Func::StartOfMonth
-            ) =>
-        {
-            args.first().and_then(column_name_of).map(str::to_string)
-        }
+                | Func::Floor
+                | Func::ToString
+                | Func::ToLong
+                | Func::ToInt
+                | Func::ToReal
+                | Func::ToLower
+                | Func::ToUpper
+                | Func::StartOfDay
+                | Func::StartOfWeek
+                | Func::StartOfMonth,
+            args,
+            ..
+        } => args.first().and_then(column_name_of).map(str::to_string),
         _ => None,
     }
 }
@@ -222,9 +220,6 @@ fn group(
     let mut keys: Vec<Arc<Column>> = Vec::new();
     for item in by {
         let v = env.eval(&item.expr)?;
-        if v.ty() == ColumnType::Dynamic && op == "summarize" {
-            // Allowed, grouped by JSON text.
-        }
         keys.push(v.to_column(n));
         let base = match &item.name {
             Some(id) => id.name.clone(),
