@@ -60,26 +60,39 @@ pub fn parse(query: &str) -> Result<Query, KqlError> {
     parser::parse(query)
 }
 
+/// Lets unsized catalogs (`[Table]`) be used behind `&dyn Catalog`.
+struct CatalogRef<'a, C: ?Sized>(&'a C);
+
+impl<C: Catalog + ?Sized> Catalog for CatalogRef<'_, C> {
+    fn table(&self, name: &str) -> Option<&Table> {
+        self.0.table(name)
+    }
+}
+
 /// Runs a parsed query. `now` is what `now()` and `ago()` are relative to.
-pub fn execute(query: &Query, catalog: &dyn Catalog, now: DateTime) -> Result<Table, KqlError> {
-    eval::execute(query, catalog, now, None)
+pub fn execute<C: Catalog + ?Sized>(
+    query: &Query,
+    catalog: &C,
+    now: DateTime,
+) -> Result<Table, KqlError> {
+    eval::execute(query, &CatalogRef(catalog), now, None)
 }
 
 /// Runs a parsed query with the request's time range applied to every table reference, as
 /// the query API's `timespan` does (rows with the table's time column inside `[start, end]`).
-pub fn execute_with_timespan(
+pub fn execute_with_timespan<C: Catalog + ?Sized>(
     query: &Query,
-    catalog: &dyn Catalog,
+    catalog: &C,
     now: DateTime,
     timespan: Option<(DateTime, DateTime)>,
 ) -> Result<Table, KqlError> {
-    eval::execute(query, catalog, now, timespan)
+    eval::execute(query, &CatalogRef(catalog), now, timespan)
 }
 
 /// Parses and runs `query`; the result table is named `PrimaryResult`.
-pub fn run(
+pub fn run<C: Catalog + ?Sized>(
     query: &str,
-    catalog: &dyn Catalog,
+    catalog: &C,
     now: DateTime,
     timespan: Option<(DateTime, DateTime)>,
 ) -> Result<Table, KqlError> {

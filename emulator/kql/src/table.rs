@@ -188,38 +188,25 @@ impl Column {
     /// string for string columns), a `long` into a `real` column, and any value into a
     /// `dynamic` column. `int` columns reject values outside `i32`.
     pub fn push(&mut self, v: &Value) -> Result<(), DataError> {
-        let ty = self.ty;
-        let mismatch = || {
-            DataError(format!(
-                "a value {v:?} cannot be stored in a column of type {ty}"
-            ))
-        };
+        check_value(self.ty, v)?;
         match (&mut self.data, v) {
             (ColumnData::Bool(c), Value::Bool(b)) => c.push(Some(*b)),
-            (ColumnData::Bool(c), Value::Null) => c.push(None),
-            (ColumnData::I64(c), Value::Null) => c.push(NULL_I64),
-            (ColumnData::I64(c), Value::Long(x)) if ty.is_integral() => {
-                if ty == ColumnType::Int && i32::try_from(*x).is_err() {
-                    return Err(DataError(format!("{x} does not fit in an int column")));
-                }
-                c.push(*x)
-            }
-            (ColumnData::I64(c), Value::DateTime(d)) if ty == ColumnType::DateTime => {
-                c.push(d.ticks())
-            }
-            (ColumnData::I64(c), Value::Timespan(t)) if ty == ColumnType::Timespan => c.push(t.0),
+            (ColumnData::Bool(c), _) => c.push(None),
+            (ColumnData::I64(c), Value::Long(x)) => c.push(*x),
+            (ColumnData::I64(c), Value::DateTime(d)) => c.push(d.ticks()),
+            (ColumnData::I64(c), Value::Timespan(t)) => c.push(t.0),
+            (ColumnData::I64(c), _) => c.push(NULL_I64),
             (ColumnData::F64(c), Value::Real(x)) => c.push(Some(*x)),
             (ColumnData::F64(c), Value::Long(x)) => c.push(Some(*x as f64)),
-            (ColumnData::F64(c), Value::Null) => c.push(None),
+            (ColumnData::F64(c), _) => c.push(None),
             (ColumnData::Str { dict, codes }, Value::String(s)) => {
                 let code = Arc::make_mut(dict).intern_arc(s);
                 codes.push(code)
             }
-            (ColumnData::Str { codes, .. }, Value::Null) => codes.push(0),
+            (ColumnData::Str { codes, .. }, _) => codes.push(0),
             (ColumnData::Dyn(c), Value::Null) => c.push(None),
             (ColumnData::Dyn(c), Value::Dynamic(j)) => c.push(Some(j.clone())),
             (ColumnData::Dyn(c), other) => c.push(Some(Arc::new(value_to_json(other)))),
-            _ => return Err(mismatch()),
         }
         Ok(())
     }
@@ -322,6 +309,33 @@ impl Column {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether `v` can be stored in a column of type `ty` (see [`Column::push`]).
+pub(crate) fn check_value(ty: ColumnType, v: &Value) -> Result<(), DataError> {
+    let ok = match (ty, v) {
+        (_, Value::Null) | (ColumnType::Dynamic, _) => true,
+        (ColumnType::Bool, Value::Bool(_)) => true,
+        (ColumnType::Int, Value::Long(x)) => {
+            if i32::try_from(*x).is_err() {
+                return Err(DataError(format!("{x} does not fit in an int column")));
+            }
+            true
+        }
+        (ColumnType::Long, Value::Long(_)) => true,
+        (ColumnType::Real, Value::Real(_) | Value::Long(_)) => true,
+        (ColumnType::String | ColumnType::Guid, Value::String(_)) => true,
+        (ColumnType::DateTime, Value::DateTime(_)) => true,
+        (ColumnType::Timespan, Value::Timespan(_)) => true,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(DataError(format!(
+            "a value {v:?} cannot be stored in a column of type {ty}"
+        )))
     }
 }
 
@@ -466,7 +480,13 @@ impl Table {
     /// A builder that accumulates rows without the per-row sharing checks of [`Table::push_row`].
     pub fn builder(name: impl Into<String>, schema: Schema) -> TableBuilder {
         TableBuilder {
-            columns: schema.columns().iter().map(|c| Column::new(c.ty)).collect(),
+            columns: schema
+                .columns()
+                .iter()
+                .map(|c| BuildCol::new(c.ty))
+                .collect(),
+            filled: vec![usize::MAX; schema.len()],
+            scratch: Vec::new(),
             table_name: name.into(),
             schema,
             len: 0,
@@ -552,22 +572,100 @@ impl Table {
 
     fn check_row_types(&self, row: &[Value]) -> Result<(), DataError> {
         for (c, v) in self.columns.iter().zip(row) {
-            Column::with_capacity(c.ty(), 1)
-                .push(v)
+            check_value(c.ty(), v)
                 .map_err(|e| DataError(format!("{e} (table '{}')", self.name)))?;
         }
         Ok(())
     }
 }
 
-/// Accumulates rows for a table. Rows may be given in schema order or by column name, with
-/// unnamed columns null (empty for strings).
+/// A column under construction: string columns own their dictionary outright (no sharing
+/// checks per value).
+#[derive(Clone, Debug)]
+enum BuildCol {
+    Other(Column),
+    Str {
+        ty: ColumnType,
+        dict: Dict,
+        codes: Vec<u32>,
+    },
+}
+
+impl BuildCol {
+    fn new(ty: ColumnType) -> BuildCol {
+        if ty.is_stringy() {
+            BuildCol::Str {
+                ty,
+                dict: Dict::new(),
+                codes: Vec::new(),
+            }
+        } else {
+            BuildCol::Other(Column::new(ty))
+        }
+    }
+
+    fn ty(&self) -> ColumnType {
+        match self {
+            BuildCol::Other(c) => c.ty(),
+            BuildCol::Str { ty, .. } => *ty,
+        }
+    }
+
+    /// Appends a value already checked with `check_value`.
+    fn push(&mut self, v: &Value) {
+        match (self, v) {
+            (BuildCol::Str { dict, codes, .. }, Value::String(s)) => codes.push(dict.intern_arc(s)),
+            (BuildCol::Str { codes, .. }, _) => codes.push(0),
+            (BuildCol::Other(c), v) => c.push(v).expect("checked"),
+        }
+    }
+
+    fn push_null(&mut self) {
+        match self {
+            BuildCol::Str { codes, .. } => codes.push(0),
+            BuildCol::Other(c) => c.push(&Value::Null).expect("null fits every column"),
+        }
+    }
+
+    fn reserve(&mut self, n: usize) {
+        match self {
+            BuildCol::Str { codes, .. } => codes.reserve(n),
+            BuildCol::Other(c) => match &mut c.data {
+                ColumnData::Bool(v) => v.reserve(n),
+                ColumnData::I64(v) => v.reserve(n),
+                ColumnData::F64(v) => v.reserve(n),
+                ColumnData::Str { codes, .. } => codes.reserve(n),
+                ColumnData::Dyn(v) => v.reserve(n),
+            },
+        }
+    }
+
+    fn finish(self) -> Column {
+        match self {
+            BuildCol::Other(c) => c,
+            BuildCol::Str { ty, dict, codes } => Column::from_data(
+                ty,
+                ColumnData::Str {
+                    dict: Arc::new(dict),
+                    codes,
+                },
+            ),
+        }
+    }
+}
+
+/// Accumulates rows for a table. Rows may be given in schema order, by column name, or by
+/// column index; columns not given are null (empty for strings).
 #[derive(Clone, Debug)]
 pub struct TableBuilder {
     table_name: String,
     schema: Schema,
-    columns: Vec<Column>,
+    columns: Vec<BuildCol>,
     len: usize,
+    /// Per column, the row number it was last given a value for (to fill the rest with nulls
+    /// and to catch a column given twice).
+    filled: Vec<usize>,
+    scratch: Vec<(usize, Value)>,
 }
 
 impl TableBuilder {
@@ -586,7 +684,8 @@ impl TableBuilder {
     }
 
     /// Appends one row from `(column name, value)` pairs; other columns get null. Unknown
-    /// names are an error. On error nothing is appended.
+    /// names are an error. On error nothing is appended. For hot loops resolve the names once
+    /// with [`Schema::index_of`] and use [`TableBuilder::push_indexed`].
     pub fn push_named<'a>(
         &mut self,
         fields: impl IntoIterator<Item = (&'a str, Value)>,
@@ -604,32 +703,69 @@ impl TableBuilder {
         self.push_indexed(indexed)
     }
 
-    /// Appends one row from `(column index, value)` pairs; other columns get null.
+    /// Appends one row from `(column index, value)` pairs; other columns get null. On error
+    /// nothing is appended.
     pub fn push_indexed(
         &mut self,
         fields: impl IntoIterator<Item = (usize, Value)>,
     ) -> Result<(), DataError> {
-        let mut row = vec![Value::Null; self.schema.len()];
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        buf.extend(fields);
+        let r = self.push_checked(&buf);
+        buf.clear();
+        self.scratch = buf;
+        r
+    }
+
+    fn push_checked(&mut self, fields: &[(usize, Value)]) -> Result<(), DataError> {
+        // Check everything first so a bad row leaves the builder unchanged.
+        let row = self.len;
+        let mut bad = None;
         for (i, v) in fields {
-            let slot = row.get_mut(i).ok_or_else(|| {
-                DataError(format!(
+            let Some(c) = self.columns.get(*i) else {
+                bad = Some(DataError(format!(
                     "column index {i} out of range for '{}'",
                     self.table_name
-                ))
-            })?;
-            *slot = v;
+                )));
+                break;
+            };
+            if self.filled[*i] == row {
+                bad = Some(DataError(format!(
+                    "column '{}' given twice in one row",
+                    self.schema.columns()[*i].name
+                )));
+                break;
+            }
+            self.filled[*i] = row;
+            if let Err(e) = check_value(c.ty(), v) {
+                bad = Some(DataError(format!("{e} (table '{}')", self.table_name)));
+                break;
+            }
         }
-        // Check every value first so a bad row leaves the builder unchanged.
-        for (c, v) in self.columns.iter().zip(&row) {
-            Column::with_capacity(c.ty(), 1)
-                .push(v)
-                .map_err(|e| DataError(format!("{e} (table '{}')", self.table_name)))?;
+        if let Some(e) = bad {
+            for f in self.filled.iter_mut().filter(|f| **f == row) {
+                *f = usize::MAX;
+            }
+            return Err(e);
         }
-        for (c, v) in self.columns.iter_mut().zip(&row) {
-            c.push(v).expect("checked");
+        for (i, v) in fields {
+            self.columns[*i].push(v);
+        }
+        for (c, f) in self.columns.iter_mut().zip(&self.filled) {
+            if *f != row {
+                c.push_null();
+            }
         }
         self.len += 1;
         Ok(())
+    }
+
+    /// Reserves room for `rows` more rows.
+    pub fn reserve(&mut self, rows: usize) {
+        for c in &mut self.columns {
+            c.reserve(rows);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -644,7 +780,11 @@ impl TableBuilder {
         Table {
             name: self.table_name,
             schema: self.schema,
-            columns: self.columns.into_iter().map(Arc::new).collect(),
+            columns: self
+                .columns
+                .into_iter()
+                .map(|c| Arc::new(c.finish()))
+                .collect(),
             len: self.len,
         }
     }
