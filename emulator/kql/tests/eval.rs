@@ -982,3 +982,143 @@ fn deep_expressions_are_bounded() {
         ErrorKind::Syntax
     );
 }
+
+/// `customMetrics` / `AppMetrics` rows as `llm-emit-token-metric` writes them.
+///
+/// | name          | value | Subscription ID |
+/// |---------------|-------|-----------------|
+/// | Total Tokens  | 100   | growth          |
+/// | Total Tokens  | 50    | growth          |
+/// | Total Tokens  | 70    | search          |
+/// | Prompt Tokens | 60    | growth          |
+fn metrics_catalog() -> Vec<Table> {
+    let rows = [
+        ("10:00", "Total Tokens", 100.0, "growth"),
+        ("10:05", "Total Tokens", 50.0, "growth"),
+        ("10:10", "Total Tokens", 70.0, "search"),
+        ("10:15", "Prompt Tokens", 60.0, "growth"),
+    ];
+    let mut cm = Table::builder(schemas::CUSTOM_METRICS, schemas::custom_metrics());
+    let mut am = Table::builder(schemas::APP_METRICS, schemas::app_metrics());
+    for (t, name, v, sub) in rows {
+        let dims = Value::dynamic(json!({"Subscription ID": sub, "API ID": "inference-api"}));
+        cm.push_named([
+            ("timestamp", at(t)),
+            ("name", name.into()),
+            ("value", v.into()),
+            ("valueSum", v.into()),
+            ("valueCount", 1.into()),
+            ("customDimensions", dims.clone()),
+        ])
+        .unwrap();
+        am.push_named([
+            ("TimeGenerated", at(t)),
+            ("Name", name.into()),
+            ("Sum", v.into()),
+            ("ItemCount", 1.into()),
+            ("Properties", dims),
+        ])
+        .unwrap();
+    }
+    vec![cm.build(), am.build()]
+}
+
+#[test]
+fn token_metrics_through_dynamic_dimensions() {
+    let mq = |query: &str| {
+        run(query, &metrics_catalog(), now(), None).unwrap_or_else(|e| panic!("{query}\n{e}"))
+    };
+    // The AI-Gateway lab's query shape: growth 100 + 50, search 70 (Prompt Tokens excluded).
+    let t = mq(
+        "customMetrics | where name == 'Total Tokens' | extend d = parse_json(customDimensions) | extend apimSubscription = tostring(d.['Subscription ID']) | summarize tokens = sum(value) by apimSubscription | order by tokens desc",
+    );
+    assert_eq!(
+        rows(&t),
+        vec![
+            vec![s("growth"), Value::Real(150.0)],
+            vec![s("search"), Value::Real(70.0)],
+        ]
+    );
+    let t = mq(
+        "AppMetrics | where Name == 'Total Tokens' | summarize sum(Sum), sum(ItemCount) by sub = tostring(Properties['Subscription ID']) | order by sub asc",
+    );
+    assert_eq!(col_names(&t), ["sub", "sum_Sum", "sum_ItemCount"]);
+    assert_eq!(
+        rows(&t),
+        vec![
+            vec![s("growth"), Value::Real(150.0), l(2)],
+            vec![s("search"), Value::Real(70.0), l(1)],
+        ]
+    );
+    // Dynamic values come back as JSON text; the timespan restricts on `timestamp` here.
+    let span = (
+        DateTime::parse("2026-11-24T10:05:00Z").unwrap(),
+        DateTime::parse("2026-11-24T10:10:00Z").unwrap(),
+    );
+    let t = run(
+        "customMetrics | project timestamp, customDimensions.['API ID'], customDimensions",
+        &metrics_catalog(),
+        now(),
+        Some(span),
+    )
+    .unwrap();
+    let body = t.to_response_json();
+    assert_eq!(
+        body["tables"][0]["columns"][1],
+        json!({"name": "customDimensions_API ID", "type": "dynamic"})
+    );
+    assert_eq!(body["tables"][0]["rows"][0][1], json!("\"inference-api\""));
+    assert_eq!(
+        body["tables"][0]["rows"][1][2],
+        json!("{\"API ID\":\"inference-api\",\"Subscription ID\":\"search\"}")
+    );
+    assert_eq!(t.len(), 2);
+}
+
+#[test]
+fn distinct_count_and_render() {
+    let t = q(
+        "ApiManagementGatewayLogs | where ResponseCode == 429 | distinct ApimSubscriptionId, Cache",
+    );
+    assert_eq!(
+        rows(&t),
+        vec![vec![s("growth"), s("none")], vec![s("search"), s("miss")]]
+    );
+    let t = q(
+        "ApiManagementGatewayLogs | summarize count() by bin(TimeGenerated, 1h) | render timechart with (title='hourly')",
+    );
+    assert_eq!(t.len(), 3);
+    assert_eq!(col_names(&q("ApiManagementGatewayLogs | count")), ["Count"]);
+    // Comments and line breaks anywhere.
+    let t = q(
+        "// 429s\nApiManagementGatewayLogs // the gateway\n| where ResponseCode == 429 // throttled\n| count",
+    );
+    assert_eq!(rows(&t), vec![vec![l(7)]]);
+}
+
+#[test]
+fn more_error_positions() {
+    let err = |query: &str| run(query, &catalog(), now(), None).unwrap_err();
+    let e = err("ApiManagementGatewayLogs\n| project-away Nope");
+    assert_eq!(e.token(), Some("Nope"));
+    assert_eq!(
+        (e.position().unwrap().line, e.position().unwrap().column),
+        (2, 16)
+    );
+    let e = err("ApiManagementGatewayLogs | summarize percentiles(TotalTime, 50, 95)");
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert_eq!(e.token(), Some("percentiles"));
+    let e = err("ApiManagementGatewayLogs | where ResponseCode !=~ 429");
+    assert_eq!(e.kind(), ErrorKind::Syntax);
+    assert_eq!(e.token(), Some("~"));
+    let e = err("let x = ; ApiManagementGatewayLogs");
+    assert_eq!(e.token(), Some(";"));
+    assert_eq!(e.position().unwrap().offset, 8);
+    let e = err("ApiManagementGatewayLogs | where TimeGenerated > ago(1x)");
+    assert_eq!(e.token(), Some("x"));
+    let e = err("ApiManagementGatewayLogs | where TimeGenerated > ago(5)");
+    assert_eq!(e.kind(), ErrorKind::Semantic);
+    assert_eq!(e.token(), Some("5"));
+    let e = err("ApiManagementGatewayLogs | take TotalTime");
+    assert_eq!(e.token(), Some("TotalTime"));
+}

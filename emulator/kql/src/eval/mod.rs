@@ -168,6 +168,24 @@ impl Frame {
     }
 }
 
+/// The name Kusto gives an unnamed expression when it has one: a column keeps its name, a
+/// dynamic property path `d.a['b']` becomes `d_a_b`.
+pub(crate) fn implicit_name(e: &crate::ast::Expr) -> Option<String> {
+    match &e.kind {
+        ExprKind::Name(n) => Some(n.clone()),
+        ExprKind::Index { expr, key } => match &key.kind {
+            ExprKind::Literal(Value::String(k), _) => {
+                implicit_name(expr).map(|base| format!("{base}_{k}"))
+            }
+            ExprKind::Literal(Value::Long(i), _) => {
+                implicit_name(expr).map(|base| format!("{base}_{i}"))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// `base`, else `base1`, `base2`, ... whichever `taken` says is free.
 pub(crate) fn unique_name(base: &str, taken: impl Fn(&str) -> bool) -> String {
     if !taken(base) {

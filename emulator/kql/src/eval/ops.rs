@@ -13,7 +13,7 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use super::expr::{Env, Vect, bools};
-use super::{Ctx, FCol, Frame};
+use super::{Ctx, FCol, Frame, implicit_name};
 use crate::ast::{Expr, ExprKind, Ident, NamedExpr, SortKey};
 use crate::error::KqlError;
 use crate::table::{Column, ColumnData, NULL_I64};
@@ -57,21 +57,18 @@ pub(crate) fn where_(
     Ok(frame.select(&idx))
 }
 
-/// The name of an unnamed expression: a plain column keeps its name, else `ColumnN`.
-fn implicit_name(e: &Expr, frame: &Frame) -> String {
-    match &e.kind {
-        ExprKind::Name(n) => n.clone(),
-        _ => {
-            let mut k = 1;
-            loop {
-                let c = format!("Column{k}");
-                if frame.find(&c).is_none() {
-                    return c;
-                }
-                k += 1;
+/// The name of an unnamed `extend` expression: Kusto's implicit name, else `ColumnN`.
+fn extend_name(e: &Expr, frame: &Frame) -> String {
+    implicit_name(e).unwrap_or_else(|| {
+        let mut k = 1;
+        loop {
+            let c = format!("Column{k}");
+            if frame.find(&c).is_none() {
+                return c;
             }
+            k += 1;
         }
-    }
+    })
 }
 
 pub(crate) fn extend(ctx: &Ctx, mut frame: Frame, items: &[NamedExpr]) -> Result<Frame, KqlError> {
@@ -82,7 +79,7 @@ pub(crate) fn extend(ctx: &Ctx, mut frame: Frame, items: &[NamedExpr]) -> Result
         };
         let name = match &item.name {
             Some(id) => id.name.clone(),
-            None => implicit_name(&item.expr, &frame),
+            None => extend_name(&item.expr, &frame),
         };
         let fc = FCol {
             name: name.clone(),
@@ -113,9 +110,9 @@ pub(crate) fn project(ctx: &Ctx, frame: Frame, items: &[NamedExpr]) -> Result<Fr
                 let data = env.eval(&item.expr)?.to_column(frame.len);
                 let name = match &item.name {
                     Some(a) => a.name.clone(),
-                    None => match &item.expr.kind {
-                        ExprKind::Name(n) => n.clone(),
-                        _ => loop {
+                    None => match implicit_name(&item.expr) {
+                        Some(n) => n,
+                        None => loop {
                             unnamed += 1;
                             let c = format!("Column{unnamed}");
                             if !out.iter().any(|f| f.name == c) {

@@ -126,7 +126,7 @@ fn column_name_of(e: &Expr) -> Option<&str> {
 /// conversions of a single column.
 fn default_key_name(e: &Expr) -> Option<String> {
     match &e.kind {
-        ExprKind::Name(n) => Some(n.clone()),
+        ExprKind::Name(_) | ExprKind::Index { .. } => super::implicit_name(e),
         ExprKind::Call {
             func:
                 Func::Bin
