@@ -252,6 +252,10 @@ fn main() {
             "GatewayRequests | where ResponseCode == 200 | summarize count(), sum(TotalTokens) by ApimSubscriptionId, bin(TimeGenerated, 1h)",
         ),
         (
+            "unsorted key: by sub, bin(ms, 10)",
+            "GatewayRequests | summarize count(), sum(TotalTokens) by ApimSubscriptionId, bin(TotalTime, 10)",
+        ),
+        (
             "gateway logs: 429s by sub, 1h",
             "ApiManagementGatewayLogs | where ResponseCode == 429 | summarize count() by ApimSubscriptionId, bin(TimeGenerated, 1h)",
         ),
@@ -281,8 +285,9 @@ fn main() {
                 assert_eq!(total(&out, "count_"), rows as i64);
                 assert_eq!(total(&out, "sum_TotalTokens"), truth.tokens);
             }
-            3 => assert_eq!(total(&out, "count_"), truth.throttled),
-            7 => assert_eq!(total(&out, "sum_TotalTokens"), truth.tokens),
+            3 => assert_eq!(total(&out, "count_"), rows as i64),
+            4 => assert_eq!(total(&out, "count_"), truth.throttled),
+            8 => assert_eq!(total(&out, "sum_TotalTokens"), truth.tokens),
             _ => {}
         }
     }

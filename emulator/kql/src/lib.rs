@@ -138,6 +138,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shared_types_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Table>();
+        send_sync::<Query>();
+        send_sync::<KqlError>();
+        send_sync::<TableBuilder>();
+    }
+
+    #[test]
     fn timespan_parameter_forms() {
         let now = DateTime::parse("2026-11-24T10:00:00Z").unwrap();
         let at = |s| DateTime::parse(s).unwrap();
