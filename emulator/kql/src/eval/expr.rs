@@ -817,8 +817,40 @@ impl<'a> Env<'a> {
     ) -> Result<Vect, KqlError> {
         let mut x = self.eval(expr)?;
         let mut items: Vec<Value> = Vec::new();
-        match list {
-            InList::Values(es) => {
+        // `x in (name)` where `name` is a tabular `let` or a table.
+        let tabular_name = match list {
+            InList::Values(es) => match es.as_slice() {
+                [
+                    Expr {
+                        kind: ExprKind::Name(n),
+                        span: nspan,
+                    },
+                ] if self.frame.find(n).is_none()
+                    && !self.ctx.scalars.contains_key(n)
+                    && (self.ctx.tabulars.contains_key(n)
+                        || self.ctx.catalog.table(n).is_some()) =>
+                {
+                    Some(crate::ast::TabularExpr {
+                        source: crate::ast::TabularSource::Name(crate::ast::Ident {
+                            name: n.clone(),
+                            span: *nspan,
+                        }),
+                        ops: Vec::new(),
+                        span: *nspan,
+                    })
+                }
+                _ => None,
+            },
+            InList::Tabular(_) => None,
+        };
+        let tabular = match (&tabular_name, list) {
+            (Some(t), _) => Some(t),
+            (None, InList::Tabular(t)) => Some(&**t),
+            (None, InList::Values(_)) => None,
+        };
+        match (tabular, list) {
+            (None, InList::Tabular(_)) => unreachable!("a tabular list is always Some above"),
+            (None, InList::Values(es)) => {
                 for e in es {
                     match self.eval(e)? {
                         Vect::Const(Value::Dynamic(j), _) if j.is_array() => {
@@ -834,7 +866,7 @@ impl<'a> Env<'a> {
                     }
                 }
             }
-            InList::Tabular(t) => {
+            (Some(t), _) => {
                 let f = self.ctx.exec_tabular(t)?;
                 let Some(first) = f.cols.first() else {
                     return Err(

@@ -156,13 +156,13 @@ impl Frame {
     }
 
     pub fn into_table(self, name: &str) -> Table {
-        let schema = Schema::new(
-            self.cols
-                .iter()
-                .map(|c| ColumnDef::new(c.name.clone(), c.ty()))
-                .collect(),
-        )
-        .expect("frames keep column names unique");
+        // Operators keep names unique; if one ever did not, rename rather than fail.
+        let mut defs: Vec<ColumnDef> = Vec::with_capacity(self.cols.len());
+        for c in &self.cols {
+            let n = unique_name(&c.name, |n| defs.iter().any(|d| d.name == n));
+            defs.push(ColumnDef::new(n, c.ty()));
+        }
+        let schema = Schema::new(defs).expect("names made unique above");
         let columns = self.cols.iter().map(FCol::materialize).collect();
         Table::from_parts(name.to_string(), schema, columns, self.len)
     }
