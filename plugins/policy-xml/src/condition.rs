@@ -286,7 +286,9 @@ impl fmt::Display for CounterKey {
         match self {
             CounterKey::PerSubscription { .. } => f.write_str("per subscription"),
             CounterKey::Shared { key, .. } => write!(f, "shared counter \"{key}\""),
-            CounterKey::Other { raw } => write!(f, "counter key `{raw}` (not known to be per subscription)"),
+            CounterKey::Other { raw } => {
+                write!(f, "counter key `{raw}` (not known to be per subscription)")
+            }
         }
     }
 }
@@ -533,7 +535,8 @@ mod tests {
 
     fn sub(id: &str, product: Option<&str>) -> ConditionFacts<'static> {
         let id: &'static str = Box::leak(id.to_string().into_boxed_str());
-        let product: Option<&'static str> = product.map(|p| &*Box::leak(p.to_string().into_boxed_str()));
+        let product: Option<&'static str> =
+            product.map(|p| &*Box::leak(p.to_string().into_boxed_str()));
         ConditionFacts {
             subscription_id: id,
             product_id: product,
@@ -543,7 +546,10 @@ mod tests {
 
     fn ids(c: &str) -> Vec<String> {
         match Condition::recognise(c) {
-            Condition::AnyOf(t) => t.into_iter().map(|t| format!("{:?}={}", t.field, t.value)).collect(),
+            Condition::AnyOf(t) => t
+                .into_iter()
+                .map(|t| format!("{:?}={}", t.field, t.value))
+                .collect(),
             other => panic!("not recognised: {c} -> {other:?}"),
         }
     }
@@ -566,11 +572,22 @@ mod tests {
 
     #[test]
     fn recognises_products_and_disjunctions() {
-        assert_eq!(ids(r#"@(context.Product?.Id == "aoai")"#), ["ProductId=aoai"]);
-        assert_eq!(ids(r#"@((string)context.Product?.Id == "gold")"#), ["ProductId=gold"]);
-        assert_eq!(ids(r#"@(context.Product.Name == "Gold tier")"#), ["ProductName=Gold tier"]);
         assert_eq!(
-            ids(r#"@(context.Subscription.Id == "a" || (context.Subscription.Id == "b") || context.Product?.Id == "p")"#),
+            ids(r#"@(context.Product?.Id == "aoai")"#),
+            ["ProductId=aoai"]
+        );
+        assert_eq!(
+            ids(r#"@((string)context.Product?.Id == "gold")"#),
+            ["ProductId=gold"]
+        );
+        assert_eq!(
+            ids(r#"@(context.Product.Name == "Gold tier")"#),
+            ["ProductName=Gold tier"]
+        );
+        assert_eq!(
+            ids(
+                r#"@(context.Subscription.Id == "a" || (context.Subscription.Id == "b") || context.Product?.Id == "p")"#
+            ),
             ["SubscriptionId=a", "SubscriptionId=b", "ProductId=p"]
         );
         assert_eq!(Condition::recognise("true"), Condition::Constant(true));
@@ -589,7 +606,10 @@ mod tests {
             "@(context.Subscription.Id == {{x}})",
             r#"context.Subscription.Id == "a""#,
         ] {
-            assert!(matches!(Condition::recognise(c), Condition::Opaque(_)), "{c}");
+            assert!(
+                matches!(Condition::recognise(c), Condition::Opaque(_)),
+                "{c}"
+            );
         }
     }
 
@@ -602,8 +622,13 @@ mod tests {
         let c = Condition::recognise(r#"@(context.Product.Id == "aoai")"#);
         assert!(matches!(c.evaluate(&sub("s", None)), Truth::Unknown(_)));
         let c = Condition::recognise(r#"@(context.Product.Name == "Gold")"#);
-        assert!(matches!(c.evaluate(&sub("s", Some("gold"))), Truth::Unknown(_)));
-        let c = Condition::recognise(r#"@(context.Subscription.Id == "a" || context.Product.Id == "p")"#);
+        assert!(matches!(
+            c.evaluate(&sub("s", Some("gold"))),
+            Truth::Unknown(_)
+        ));
+        let c = Condition::recognise(
+            r#"@(context.Subscription.Id == "a" || context.Product.Id == "p")"#,
+        );
         assert_eq!(c.evaluate(&sub("a", None)), Truth::True);
         assert!(matches!(c.evaluate(&sub("b", None)), Truth::Unknown(_)));
         assert!(c.subscription_ids().is_none());
@@ -616,13 +641,28 @@ mod tests {
     fn counter_keys() {
         assert!(CounterKey::classify("@(context.Subscription.Id)").is_per_subscription());
         assert!(CounterKey::classify("@(context.Subscription?.Id)").is_per_subscription());
-        assert!(CounterKey::classify("@(&quot;tpm-&quot; + context.Subscription.Id)").is_per_subscription());
+        assert!(
+            CounterKey::classify("@(&quot;tpm-&quot; + context.Subscription.Id)")
+                .is_per_subscription()
+        );
         assert_eq!(
             CounterKey::classify("@(\"team-a\")"),
-            CounterKey::Shared { key: "team-a".into(), raw: "@(\"team-a\")".into() }
+            CounterKey::Shared {
+                key: "team-a".into(),
+                raw: "@(\"team-a\")".into()
+            }
         );
-        assert!(matches!(CounterKey::classify("all"), CounterKey::Shared { .. }));
-        assert!(matches!(CounterKey::classify("@(context.Request.IpAddress)"), CounterKey::Other { .. }));
-        assert!(matches!(CounterKey::classify("{{key}}"), CounterKey::Other { .. }));
+        assert!(matches!(
+            CounterKey::classify("all"),
+            CounterKey::Shared { .. }
+        ));
+        assert!(matches!(
+            CounterKey::classify("@(context.Request.IpAddress)"),
+            CounterKey::Other { .. }
+        ));
+        assert!(matches!(
+            CounterKey::classify("{{key}}"),
+            CounterKey::Other { .. }
+        ));
     }
 }

@@ -277,11 +277,23 @@ mod tests {
     #[test]
     fn expression_ends() {
         assert_eq!(end("@(a.b(\"x)\"))\" rest"), Some("@(a.b(\"x)\"))"));
-        assert_eq!(end("@(&quot;a)&quot; + b) x"), Some("@(&quot;a)&quot; + b)"));
-        assert_eq!(end("@{ var s = @\"a\"\")\"; return '}'; }x"), Some("@{ var s = @\"a\"\")\"; return '}'; }"));
+        assert_eq!(
+            end("@(&quot;a)&quot; + b) x"),
+            Some("@(&quot;a)&quot; + b)")
+        );
+        assert_eq!(
+            end("@{ var s = @\"a\"\")\"; return '}'; }x"),
+            Some("@{ var s = @\"a\"\")\"; return '}'; }")
+        );
         assert_eq!(end("@($\"{x[\"k\"]})\" )z"), Some("@($\"{x[\"k\"]})\" )"));
-        assert_eq!(end("@{ // }\n return 1; /* } */ }!"), Some("@{ // }\n return 1; /* } */ }"));
-        assert_eq!(end("@(a.As<JObject>() > 2 && b)"), Some("@(a.As<JObject>() > 2 && b)"));
+        assert_eq!(
+            end("@{ // }\n return 1; /* } */ }!"),
+            Some("@{ // }\n return 1; /* } */ }")
+        );
+        assert_eq!(
+            end("@(a.As<JObject>() > 2 && b)"),
+            Some("@(a.As<JObject>() > 2 && b)")
+        );
         assert_eq!(end("@(a(b)"), None);
         assert_eq!(end("@(a]"), None);
     }

@@ -277,7 +277,9 @@ impl<'t> Parser<'t> {
                 Event::GeneralRef(r) => {
                     let name: &str = &r;
                     if !is_known_reference(name) {
-                        return Err(self.err(before, format!("unknown entity reference `&{name};`")));
+                        return Err(
+                            self.err(before, format!("unknown entity reference `&{name};`"))
+                        );
                     }
                     Node::Text(span)
                 }
@@ -357,7 +359,9 @@ impl<'t> Parser<'t> {
             let quote = self.text.as_bytes()[value_span.end] as char;
             debug_assert!(quote == '"' || quote == '\'');
             let raw = value_span.of(self.text);
-            let in_expression = expressions.iter().any(|e| e.contains(value_span) && !e.is_empty());
+            let in_expression = expressions
+                .iter()
+                .any(|e| e.contains(value_span) && !e.is_empty());
             if !in_expression {
                 self.check_attr_value(raw, value_span.start)?;
             }
@@ -384,7 +388,10 @@ impl<'t> Parser<'t> {
     /// XML forbids `<` in attribute values and requires `&` to start a reference.
     fn check_attr_value(&self, raw: &str, start: usize) -> Result<(), XmlError> {
         if let Some(i) = raw.find('<') {
-            return Err(self.err(start + i, "`<` is not allowed in an attribute value (write `&lt;`)"));
+            return Err(self.err(
+                start + i,
+                "`<` is not allowed in an attribute value (write `&lt;`)",
+            ));
         }
         for (i, _) in raw.match_indices('&') {
             if reference_at(&raw[i..]).is_none() {
@@ -400,11 +407,14 @@ impl<'t> Parser<'t> {
     fn attr_error(&self, buf_start: usize, e: AttrError) -> XmlError {
         let (pos, message) = match e {
             AttrError::ExpectedEq(p) => (p, "attribute name must be followed by `=`".to_string()),
-            AttrError::ExpectedValue(p) => (p, "`=` must be followed by a quoted value".to_string()),
-            AttrError::UnquotedValue(p) => (p, "attribute value must be quoted".to_string()),
-            AttrError::ExpectedQuote(p, q) => {
-                (p, format!("missing closing quote `{}` in attribute value", q as char))
+            AttrError::ExpectedValue(p) => {
+                (p, "`=` must be followed by a quoted value".to_string())
             }
+            AttrError::UnquotedValue(p) => (p, "attribute value must be quoted".to_string()),
+            AttrError::ExpectedQuote(p, q) => (
+                p,
+                format!("missing closing quote `{}` in attribute value", q as char),
+            ),
             AttrError::Duplicated(p, _) => (p, "duplicated attribute".to_string()),
         };
         self.err(buf_start + pos, message)
