@@ -677,17 +677,16 @@ impl<'d> Analysis<'d> {
         sub: &SubscriptionFacts,
         all: &[Candidate<'_, '_>],
     ) -> String {
-        let what = match measure {
-            Measure::Tpm => "an llm-token-limit with tokens-per-minute",
-            Measure::TokenQuota => "an llm-token-limit with token-quota",
-            Measure::Rpm => "a rate-limit-by-key",
+        let element = match measure {
+            Measure::Tpm | Measure::TokenQuota => "llm-token-limit",
+            Measure::Rpm => "rate-limit-by-key",
         };
         if all.is_empty() {
-            return format!("the policy has no {what} in <inbound>");
+            return format!("the policy sets no {measure} limit in <inbound> (no {element})");
         }
         if sub.is_master {
             return format!(
-                "the built-in master (all-access) subscription matches no branch with {what}"
+                "the built-in master (all-access) subscription matches no branch that sets a {measure} limit"
             );
         }
         let product_branches = all.iter().any(|c| {
@@ -702,11 +701,14 @@ impl<'d> Analysis<'d> {
                 _ => "all APIs",
             };
             return format!(
-                "subscription '{}' is scoped to {scope} (no product), so no product branch with {what} matches it",
+                "subscription '{}' is scoped to {scope} (no product), so no product branch that sets a {measure} limit matches it",
                 sub.id
             );
         }
-        format!("no branch with {what} matches subscription '{}'", sub.id)
+        format!(
+            "no branch that sets a {measure} limit matches subscription '{}'",
+            sub.id
+        )
     }
 
     /// The effective limits of `sub` under this document.

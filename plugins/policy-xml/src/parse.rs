@@ -316,7 +316,9 @@ impl<'t> Parser<'t> {
                     root = Some(i);
                 }
                 Node::Text(s) if !s.of(self.text).trim().is_empty() => {
-                    return Err(self.err(s.start, "text outside the root element"));
+                    let t = s.of(self.text);
+                    let at = s.start + t.len() - t.trim_start().len();
+                    return Err(self.err(at, "text outside the root element"));
                 }
                 Node::CData(s) => return Err(self.err(s.start, "CDATA outside the root element")),
                 _ => {}

@@ -6,7 +6,34 @@ use aigw_policy_xml::{
 };
 
 /// The sandbox tenant's API-scope policy.
-pub const SANDBOX: &str = include_str!("fixtures/sandbox_api_policy.xml");
+pub const SANDBOX: &str = include_str!("../fixtures/sandbox_api_policy.xml");
+
+/// The token-rate-limiting lab: one API-wide limit, attributes on separate lines.
+pub const LAB: &str = include_str!("../fixtures/lab_single_limit.xml");
+/// The finops lab: per-product tiers with quotas, single-quoted conditions, no `<otherwise>`.
+pub const FINOPS: &str = include_str!("../fixtures/finops_products.xml");
+
+/// Per-subscription `<when>`s with `||`, an `<otherwise>`, a header-routing `<choose>`, a
+/// multi-line `@{ }` block, comments; tabs and CRLF, as APIM returns normalised XML.
+pub fn tabs_crlf() -> String {
+    include_str!("../fixtures/per_subscription_tabs.xml")
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n")
+}
+
+/// Named values used by the finops fixture.
+pub fn finops_named_values(name: &str) -> Option<String> {
+    match name {
+        "silver-tpm" => Some("500".to_string()),
+        "silver-quota" => Some("250000".to_string()),
+        _ => None,
+    }
+}
+
+/// No named values.
+pub fn no_named_values(_: &str) -> Option<String> {
+    None
+}
 
 /// The sandbox tenant's named values.
 pub fn sandbox_named_values(name: &str) -> Option<String> {
@@ -29,6 +56,7 @@ pub fn sandbox_subscriptions() -> Vec<SubscriptionFacts> {
     ]
 }
 
+/// The scope label used by the tests.
 pub fn api() -> ScopeLabel {
     ScopeLabel::Api("azure-openai".to_string())
 }
