@@ -541,10 +541,26 @@ fn summarise(c: &FieldChange, id: &str) -> String {
     if !c.shared_with.is_empty()
         && !matches!(c.action, Action::EditedInPlace | Action::NamedValue { .. })
     {
-        s.push_str(&format!("; {} keep {}", c.shared_with.join(", "), c.old));
+        s.push_str(&format!("; {} keep {}", short_list(&c.shared_with), c.old));
     }
     s
 }
+
+/// At most [`SUMMARY_NAMES`] names, then "and N others", so summaries stay short on large
+/// tenants (the full list is in [`FieldChange::shared_with`]).
+fn short_list(names: &[String]) -> String {
+    if names.len() <= SUMMARY_NAMES {
+        return names.join(", ");
+    }
+    format!(
+        "{} and {} others",
+        names[..SUMMARY_NAMES].join(", "),
+        names.len() - SUMMARY_NAMES
+    )
+}
+
+/// How many subscription names a summary line lists.
+const SUMMARY_NAMES: usize = 5;
 
 /// Applies one operation to `text`. `depth` guards the "make it own, then edit" recursion.
 fn apply(
@@ -667,13 +683,6 @@ fn apply(
                             notes,
                         });
                     }
-                }
-                ValueRef::Expression(e) if own && number_changes => {
-                    return Err(EditError::NotPossible {
-                        reason: format!(
-                            "{field}: the value is computed per request by `{e}`; refusing to replace an expression with a number"
-                        ),
-                    });
                 }
                 _ if own => {
                     edit_in_place(text, element.span.start, op, number_changes, &mut notes)?;
