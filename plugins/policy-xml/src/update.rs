@@ -477,11 +477,15 @@ pub fn set_limit_for_subscription(
                 LimitField::Rpm => &target_after.rpm,
                 _ => &target_after.token_quota,
             };
-            if let EffectiveLimit::Limited { source, .. } = other {
-                c.notes.push(format!(
+            match other {
+                EffectiveLimit::Limited { source, .. } => c.notes.push(format!(
                     "another limit still applies and is lower: {} at {}",
                     source.raw_value, source.branch
-                ));
+                )),
+                EffectiveLimit::Unknown { reason, .. } => c.notes.push(format!(
+                    "after the change the effective value depends on a condition that cannot be evaluated: {reason}"
+                )),
+                EffectiveLimit::Unlimited { .. } => {}
             }
         }
         c.summary = summarise(c, &sub.id);
