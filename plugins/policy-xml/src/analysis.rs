@@ -115,6 +115,10 @@ pub struct Branch<'d> {
     pub element: &'d Element,
     /// When or otherwise.
     pub kind: BranchKind,
+    /// The condition as recognised when the document was analysed; `None` for `<otherwise>` and
+    /// for conditions that reference `{{named values}}` (those are substituted and recognised when
+    /// evaluated).
+    pub recognised: Option<Condition>,
 }
 
 impl Branch<'_> {
@@ -407,10 +411,21 @@ impl<'d> Analysis<'d> {
                 "otherwise" => BranchKind::Otherwise,
                 _ => continue,
             };
+            let recognised = match &kind {
+                BranchKind::When { condition, .. } => {
+                    let text = condition
+                        .as_ref()
+                        .map(|a| a.value().into_owned())
+                        .unwrap_or_default();
+                    (!text.contains("{{")).then(|| Condition::recognise(&text))
+                }
+                BranchKind::Otherwise => None,
+            };
             branches.push(Branch {
                 index: BranchIndex(branches.len()),
                 element: b,
                 kind,
+                recognised,
             });
         }
         self.chooses.push(Choose {

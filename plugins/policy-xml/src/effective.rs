@@ -268,8 +268,8 @@ pub enum EffectiveLimit {
     Limited {
         /// The effective value (the smallest of those that apply).
         value: u64,
-        /// Where it comes from.
-        source: LimitSource,
+        /// Where it comes from (boxed: keeps the enum small when listing many subscriptions).
+        source: Box<LimitSource>,
         /// Other elements of the same measure that also apply (with larger or equal values).
         also_applies: Vec<LimitSource>,
     },
@@ -416,7 +416,16 @@ struct Candidate<'a, 'd> {
     limit: &'a LimitElement<'d>,
     truth: Truth,
     value: Result<u64, String>,
-    source: LimitSource,
+    /// Built only for candidates that may apply.
+    source: Option<LimitSource>,
+}
+
+impl Candidate<'_, '_> {
+    fn source(&self) -> &LimitSource {
+        self.source
+            .as_ref()
+            .expect("built for every candidate that may apply")
+    }
 }
 
 impl<'d> Analysis<'d> {
@@ -431,16 +440,25 @@ impl<'d> Analysis<'d> {
         let BranchKind::When { ordinal, .. } = branch.kind else {
             return Truth::True;
         };
-        let text = branch.condition_text().unwrap_or_default();
-        let label = format!("choose[{choose}]/when[{ordinal}]");
-        match substitute_named_values(&text, nv) {
-            Err(name) => Truth::Unknown(format!(
-                "{label}: condition uses named value {{{{{name}}}}}, which is not defined"
-            )),
-            Ok(t) => match Condition::recognise(&t).evaluate(facts) {
-                Truth::Unknown(r) => Truth::Unknown(format!("{label}: {r}")),
-                t => t,
-            },
+        let label = || format!("choose[{choose}]/when[{ordinal}]");
+        let truth = match &branch.recognised {
+            Some(c) => c.evaluate(facts),
+            None => {
+                let text = branch.condition_text().unwrap_or_default();
+                match substitute_named_values(&text, nv) {
+                    Err(name) => {
+                        return Truth::Unknown(format!(
+                            "{}: condition uses named value {{{{{name}}}}}, which is not defined",
+                            label()
+                        ));
+                    }
+                    Ok(t) => Condition::recognise(&t).evaluate(facts),
+                }
+            }
+        };
+        match truth {
+            Truth::Unknown(r) => Truth::Unknown(format!("{}: {r}", label())),
+            t => t,
         }
     }
 
@@ -583,11 +601,13 @@ impl<'d> Analysis<'d> {
                 }
                 _ => continue,
             };
+            let truth = self.path_truth(&limit.path, facts, nv);
+            let source = (truth != Truth::False).then(|| self.source(scope, limit, attr, note));
             out.push(Candidate {
                 limit,
-                truth: self.path_truth(&limit.path, facts, nv),
+                truth,
                 value,
-                source: self.source(scope, limit, attr, note),
+                source,
             });
         }
         out
@@ -611,10 +631,10 @@ impl<'d> Analysis<'d> {
                 EffectiveLimit::Unknown {
                     reason: format!(
                         "{measure} value at {}: {}",
-                        bad.source.branch,
+                        bad.source().branch,
                         bad.value.clone().unwrap_err()
                     ),
-                    candidates: certain.iter().map(|c| c.source.clone()).collect(),
+                    candidates: certain.iter().map(|c| c.source().clone()).collect(),
                 },
                 None,
             );
@@ -642,7 +662,7 @@ impl<'d> Analysis<'d> {
                         candidates: certain
                             .iter()
                             .chain(&maybe)
-                            .map(|c| c.source.clone())
+                            .map(|c| c.source().clone())
                             .collect(),
                     },
                     None,
@@ -653,11 +673,11 @@ impl<'d> Analysis<'d> {
             Some(b) => (
                 EffectiveLimit::Limited {
                     value: *b.value.as_ref().expect("checked above"),
-                    source: b.source.clone(),
+                    source: Box::new(b.source().clone()),
                     also_applies: certain
                         .iter()
-                        .filter(|c| c.source.element_span != b.source.element_span)
-                        .map(|c| c.source.clone())
+                        .filter(|c| c.limit.element.span != b.limit.element.span)
+                        .map(|c| c.source().clone())
                         .collect(),
                 },
                 Some(b.limit),

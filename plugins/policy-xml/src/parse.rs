@@ -7,8 +7,9 @@
 //!
 //! Parsing uses quick-xml's slice reader. Event boundaries come from `Reader::buffer_position()`,
 //! attribute name and value ranges from the borrowed slices quick-xml returns (they point into the
-//! input). Policy expressions that are not well-formed XML are masked first (see [`crate::mask`]),
-//! without changing any offset.
+//! input). Policy expressions that are not well-formed XML (raw `"`, `<` or `&&` inside
+//! `@( ... )` / `@{ ... }`, which APIM accepts) are masked first in a same-length copy of the text,
+//! so no offset changes.
 
 use std::borrow::Cow;
 use std::fmt;
