@@ -16,7 +16,10 @@
 //!    nowhere else in the document): the result is a named-value update and the XML is not
 //!    touched. If the named value is used by other branches or subscriptions it is shared: an
 //!    override is added as in 2, and the outcome says so.
-//! 4. **No limit applies**: the element is added to the subscription's own branch if it has one;
+//! 4. **No limit applies**: when an `llm-token-limit` already applies (TPM without a quota, or a
+//!    quota without TPM), the missing attributes are added to it (after giving the subscription
+//!    its own copy, as in 2, if it is shared), so there is never a second element on the same
+//!    counter. Otherwise the element is added to the subscription's own branch if it has one;
 //!    else a branch for the subscription is added to the `<choose>` that holds the document's
 //!    limits (copying the branch the subscription currently takes there, if any); else a new
 //!    `<choose>` is added to `<inbound>` after `<base />`.
@@ -43,7 +46,7 @@
 
 use std::fmt;
 
-use crate::analysis::{Analysis, BranchIndex, BranchKind, LimitKind, ValueRef};
+use crate::analysis::{Analysis, BranchIndex, BranchKind, LimitElement, LimitKind, ValueRef};
 use crate::condition::Truth;
 use crate::edit::{
     EditError, NewLimit, Style, add_attribute, append_child, child_indent, insert_branch_copy,
@@ -589,10 +592,7 @@ fn apply(
             let attr = element
                 .attr(&source.attribute)
                 .ok_or_else(|| EditError::Internal("source attribute not found".into()))?;
-            let own = limit
-                .path
-                .iter()
-                .any(|s| matches!(s.recognise(nv), Some(Ok(c)) if c.is_only_subscription(&sub.id)));
+            let own = is_own(limit, sub, nv);
             let current_period = element
                 .attr("token-quota-period")
                 .and_then(|p| p.value().parse::<QuotaPeriod>().ok());
@@ -705,21 +705,7 @@ fn apply(
                     "the override did not give the subscription its own branch".into(),
                 ));
             }
-            let action = match limit.path.last() {
-                None => {
-                    *text = wrap_in_subscription_choose(text, element, &sub.id, None)?;
-                    Action::WrappedInChoose
-                }
-                Some(step) => {
-                    let choose = a
-                        .choose(step.choose)
-                        .ok_or_else(|| EditError::Internal("choose not found".into()))?;
-                    *text = insert_branch_copy(text, choose, step.branch, &sub.id, step.branch)?;
-                    Action::OverrideInserted {
-                        shared_branch: step.to_string(),
-                    }
-                }
-            };
+            let action = make_own(text, &a, limit, sub)?;
             if let Some(key) = &source.counter_key
                 && !key.is_per_subscription()
             {
@@ -738,6 +724,45 @@ fn apply(
         }
         EffectiveLimit::Unlimited { .. } => add_limit(text, &doc, &a, sub, op, ctx, depth),
     }
+}
+
+/// Gives `sub` its own copy of the shared `limit`, changing nothing for anyone: inside a
+/// `<choose>`, a `<when>` for the subscription holding a byte-for-byte copy of the limit's branch
+/// is inserted ahead of that branch; an unconditional limit is wrapped in a `<choose>` whose
+/// `<when>` holds a copy and whose `<otherwise>` holds the original.
+fn make_own(
+    text: &mut String,
+    a: &Analysis<'_>,
+    limit: &LimitElement<'_>,
+    sub: &SubscriptionFacts,
+) -> Result<Action, EditError> {
+    Ok(match limit.path.last() {
+        None => {
+            *text = wrap_in_subscription_choose(text, limit.element, &sub.id, None)?;
+            Action::WrappedInChoose
+        }
+        Some(step) => {
+            let choose = a
+                .choose(step.choose)
+                .ok_or_else(|| EditError::Internal("choose not found".into()))?;
+            *text = insert_branch_copy(text, choose, step.branch, &sub.id, step.branch)?;
+            Action::OverrideInserted {
+                shared_branch: step.to_string(),
+            }
+        }
+    })
+}
+
+/// Whether `limit` sits in a branch that selects exactly `sub`.
+fn is_own(
+    limit: &LimitElement<'_>,
+    sub: &SubscriptionFacts,
+    nv: &dyn Fn(&str) -> Option<String>,
+) -> bool {
+    limit
+        .path
+        .iter()
+        .any(|s| matches!(s.recognise(nv), Some(Ok(c)) if c.is_only_subscription(&sub.id)))
 }
 
 /// Sets attribute `name` of the element starting at `start` (adding it when missing).
@@ -854,22 +879,67 @@ fn add_limit(
         }
     };
     let mut notes = Vec::new();
-    if matches!(op, Op::Quota(..))
-        && let Some(tpm_limit) = a.limits.iter().find(|l| {
-            l.in_effect()
-                && l.kind.is_token_limit()
-                && a.path_truth(&l.path, &facts, nv) == Truth::True
-        })
+
+    // 0. A token limit already applies (TPM without quota, or the reverse): add the missing
+    //    attributes to that element rather than a second element on the same counter.
+    if let NewLimit::Tokens {
+        tokens_per_minute,
+        token_quota,
+        ..
+    } = &new_limit
     {
-        notes.push(format!(
-            "a separate <{}> is added for the quota; the existing one at {} keeps counting TPM",
-            tpm_limit.element.name,
-            if tpm_limit.path.is_empty() {
+        let applying: Vec<_> = a
+            .limits
+            .iter()
+            .filter(|l| {
+                l.in_effect()
+                    && l.kind.is_token_limit()
+                    && a.path_truth(&l.path, &facts, nv) == Truth::True
+            })
+            .collect();
+        let host = applying
+            .iter()
+            .find(|l| l.counter_key().is_some_and(|k| k.is_per_subscription()))
+            .or(applying.first());
+        if let Some(host) = host {
+            let label = if host.path.is_empty() {
                 ctx.scope.wide_label().to_string()
             } else {
-                crate::analysis::path_label(&tpm_limit.path)
+                crate::analysis::path_label(&host.path)
+            };
+            if is_own(host, sub, nv) {
+                let start = host.element.span.start;
+                if let Some(t) = tokens_per_minute {
+                    *text = set_or_add(text, start, "tokens-per-minute", &t.to_string())?;
+                }
+                if let Some((q, p)) = token_quota {
+                    *text = set_or_add(text, start, "token-quota", &q.to_string())?;
+                    *text = set_or_add(text, start, "token-quota-period", p.as_str())?;
+                }
+                notes.push(format!(
+                    "added to the <{}> that already applies at {label}",
+                    host.element.name
+                ));
+                return Ok(Step {
+                    action: Action::EditedInPlace,
+                    named_value: None,
+                    notes,
+                });
             }
-        ));
+            if depth > 0 {
+                return Err(EditError::Internal(
+                    "the copy did not give the subscription its own token limit".into(),
+                ));
+            }
+            let action = make_own(text, a, host, sub)?;
+            let inner = apply(text, sub, op, ctx, depth + 1)?;
+            notes.extend(inner.notes);
+            return Ok(Step {
+                action,
+                named_value: None,
+                notes,
+            });
+        }
     }
 
     // 1. The subscription's own branch.

@@ -271,9 +271,40 @@ fn token_quota_needs_a_period_and_is_added() {
     };
     let out = set_limit_for_subscription(SANDBOX, &sub("growth"), &change, &ctx(&subs)).unwrap();
     let text = out.text().unwrap();
-    assert_pure_insertion(SANDBOX, text);
+    // Added to growth's existing llm-token-limit: no second element on the same counter.
+    let at = SANDBOX
+        .find(r#"remaining-tokens-variable-name="remainingTokens" />"#)
+        .unwrap()
+        + r#"remaining-tokens-variable-name="remainingTokens""#.len();
+    let ins = assert_inserted_at(SANDBOX, text, at);
+    assert_eq!(
+        ins,
+        r#" token-quota="5000000" token-quota-period="Monthly""#
+    );
     assert_only_changed(text, "growth", "200000/1200/5000000");
+    assert_eq!(out.changes()[0].action, Action::EditedInPlace);
     let doc = PolicyDocument::parse(text).unwrap();
     let e = effective_limits(&doc, api(), &sub("growth"), &sandbox_named_values);
     assert_eq!(e.token_quota_period.as_deref(), Some("Monthly"));
+}
+
+#[test]
+fn a_quota_for_a_shared_product_subscription_extends_its_own_copy() {
+    let subs = sandbox_subscriptions();
+    let change = LimitChange {
+        token_quota: Some(1_000_000),
+        token_quota_period: Some(aigw_policy_xml::QuotaPeriod::Daily),
+        ..Default::default()
+    };
+    let out = set_limit_for_subscription(SANDBOX, &sub("search"), &change, &ctx(&subs)).unwrap();
+    let text = out.text().unwrap();
+    assert_pure_insertion(SANDBOX, text);
+    assert_only_changed(text, "search", "100000/600/1000000");
+    let c = &out.changes()[0];
+    assert!(matches!(c.action, Action::OverrideInserted { .. }), "{c:?}");
+    // The override has exactly one llm-token-limit, carrying TPM and quota.
+    let start = text.find("&quot;search&quot;").unwrap();
+    let branch = &text[start..start + text[start..].find("</when>").unwrap()];
+    assert_eq!(branch.matches("<llm-token-limit").count(), 1, "{branch}");
+    assert!(branch.contains(r#"tokens-per-minute="100000" estimate-prompt-tokens="false" remaining-tokens-variable-name="remainingTokens" token-quota="1000000" token-quota-period="Daily" />"#), "{branch}");
 }
