@@ -124,7 +124,13 @@ impl Runtime {
             match loader::load_plugin(&engine, &linker, &cache, source, &options.config, &template).await {
                 Ok(plugin) => {
                     let enabled = options.config.plugin(&plugin.manifest.name).enabled.unwrap_or(true);
-                    if let Some(first) = plugins.iter().find(|p| p.manifest.name == plugin.manifest.name) {
+                    let taken = plugins.iter().position(|p| p.manifest.name == plugin.manifest.name);
+                    if let Some(index) = taken.filter(|&i| plugins[i].builtin && !plugin.builtin) {
+                        // A dropped-in plugin with a built-in's name replaces it: operators can
+                        // update a built-in without rebuilding the host.
+                        tracing::info!(plugin = %plugin.manifest.name, "{} replaces the built-in plugin", plugin.source);
+                        plugins[index] = Arc::new(plugin);
+                    } else if let Some(first) = taken.map(|i| &plugins[i]) {
                         let error = format!(
                             "plugin name {:?} is already taken by {}; rename one of them",
                             plugin.manifest.name, first.source

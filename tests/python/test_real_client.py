@@ -1,0 +1,130 @@
+"""The official MCP Python SDK (a real client nobody here wrote) against the real binary."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+BIN = os.environ["AIGW_BIN"]
+WASM_DIR = Path(os.environ["AIGW_WASM_DIR"])
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture
+def workdir():
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        (d / "plugins").mkdir()
+        (d / "config.toml").write_text("")
+        yield d
+
+
+def server_env(workdir):
+    # The SDK gives stdio children an allow-listed environment; pass ours explicitly.
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(workdir),
+        "AIGW_PLUGINS_DIR": str(workdir / "plugins"),
+        "AIGW_CONFIG": str(workdir / "config.toml"),
+        "AIGW_CACHE_DIR": str(workdir / "cache"),
+        "AIGW_LOG": "warn",
+    }
+
+
+def sandbox(workdir, *args):
+    return StdioServerParameters(command=BIN, args=["sandbox", *args], env=server_env(workdir))
+
+
+@pytest.mark.parametrize("mode, version", [("legacy", "2025-11-25"), ("2026-07-28", "2026-07-28")])
+async def test_both_protocol_revisions_list_and_call_the_example_tool(workdir, mode, version):
+    async with Client(sandbox(workdir), mode=mode) as client:
+        assert client.protocol_version == version
+        if mode == "legacy":
+            assert "LOCAL SANDBOX" in (client.instructions or "")
+        tools = await client.list_tools()
+        tool = next(t for t in tools.tools if t.name == "get_service_info")
+        assert tool.annotations.read_only_hint is True
+        assert tool.output_schema["required"] == ["id", "name", "location", "sku"]
+        result = await client.call_tool("get_service_info", {})
+        assert result.is_error is False
+        assert result.structured_content["name"] == "apim-sandbox"
+        assert result.structured_content["sku"] == "StandardV2"
+        assert "apim-sandbox" in result.content[0].text
+
+
+async def test_a_bad_argument_is_a_tool_error_naming_the_field(workdir):
+    async with Client(sandbox(workdir), mode="legacy") as client:
+        result = await client.call_tool("get_service_info", {"unexpected": 1})
+        assert result.is_error is True
+        assert result.structured_content["error"]["kind"] == "invalid-input"
+        assert result.structured_content["error"]["field"] == "unexpected"
+
+
+async def test_the_example_plugin_built_from_source_and_dropped_in_is_loaded_and_called(workdir):
+    # host/build.rs built plugins/service-info with `cargo build --target wasm32-wasip2 --release`;
+    # drop that file into the plugin directory, as the README tells a newcomer to.
+    shutil.copy(WASM_DIR / "service_info.wasm", workdir / "plugins" / "service_info.wasm")
+    listing = subprocess.run([BIN, "plugins", "list"], env=server_env(workdir), capture_output=True, text=True, check=True)
+    assert str(workdir / "plugins" / "service_info.wasm") in listing.stdout, listing.stdout
+    async with Client(sandbox(workdir), mode="legacy") as client:
+        result = await client.call_tool("get_service_info", {})
+        assert result.structured_content["name"] == "apim-sandbox"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_streamable_http_serves_the_same_tools(workdir):
+    port = free_port()
+    proc = subprocess.Popen(
+        [BIN, "sandbox", "--http", f"127.0.0.1:{port}"],
+        env=server_env(workdir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            line = proc.stderr.readline()
+            if re.search(r"MCP endpoint http://", line):
+                break
+            assert proc.poll() is None, "the server exited"
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            result = await client.call_tool("get_service_info", {})
+            assert result.structured_content["name"] == "apim-sandbox"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_plugins_check_reports_contract_imports_and_tools(workdir):
+    out = subprocess.run(
+        [BIN, "plugins", "check", str(WASM_DIR / "service_info.wasm")],
+        env=server_env(workdir), capture_output=True, text=True, check=True,
+    ).stdout
+    assert "contract: aigw:plugin@0.1.0" in out
+    assert "aigw:plugin/arm@0.1.0" in out
+    assert "get_service_info (read)" in out
+    bad = subprocess.run(
+        [BIN, "plugins", "check", str(WASM_DIR / "future_contract.wasm")],
+        env=server_env(workdir), capture_output=True, text=True,
+    )
+    assert bad.returncode != 0
+    assert "aigw:plugin@0.2.0" in bad.stderr and "aigw:plugin@0.1.0" in bad.stderr
