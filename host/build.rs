@@ -35,7 +35,9 @@ fn main() {
         .arg("--target-dir")
         .arg(&target_dir);
     // The outer build's settings are for the host, not for wasm guests.
-    for var in ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS"] {
+    for var in
+        ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS"]
+    {
         build.env_remove(var);
     }
     for (key, _) in env::vars() {
@@ -50,12 +52,20 @@ fn main() {
 
     let wasm_dir = target_dir.join("wasm32-wasip2").join("release");
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
-    let mut source = String::from("/// Built-in plugins: (file name, component bytes).\npub static BUILTINS: &[(&str, &[u8])] = &[\n");
+    let mut source = String::from(
+        "/// Built-in plugins: (file name, component bytes).\npub static BUILTINS: &[(&str, &[u8])] = &[\n",
+    );
     for stem in BUILTINS {
         let built = wasm_dir.join(format!("{stem}.wasm"));
         let copy = out_dir.join(format!("{stem}.wasm"));
         std::fs::copy(&built, &copy).unwrap_or_else(|e| panic!("missing built-in plugin {}: {e}", built.display()));
-        writeln!(source, "    ({:?}, include_bytes!({:?})),", format!("{}.wasm", stem.replace('_', "-")), copy.display().to_string()).unwrap();
+        writeln!(
+            source,
+            "    ({:?}, include_bytes!({:?})),",
+            format!("{}.wasm", stem.replace('_', "-")),
+            copy.display().to_string()
+        )
+        .unwrap();
     }
     source.push_str("];\n");
     std::fs::write(out_dir.join("builtins.rs"), source).unwrap();

@@ -124,7 +124,11 @@ async fn arm_reads_outside_the_grant_or_the_service_are_denied() {
     assert!(text_of(&not_granted).contains("may not read \"backends\""), "{}", text_of(&not_granted));
     let escape = h.call("escape_path", json!({})).await;
     assert_eq!(error_kind(&escape), "denied");
-    for path in ["https://evil.example/", "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/other/providers/Microsoft.KeyVault/vaults/kv", "apis/%2e%2e/%2e%2e"] {
+    for path in [
+        "https://evil.example/",
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/other/providers/Microsoft.KeyVault/vaults/kv",
+        "apis/%2e%2e/%2e%2e",
+    ] {
         let result = h.call("arm_get", json!({"path": path})).await;
         assert_eq!(error_kind(&result), "denied", "{path}: {result:?}");
     }
@@ -167,7 +171,11 @@ async fn calls_to_the_same_plugin_run_concurrently() {
 async fn a_plugin_built_for_another_contract_version_is_refused_naming_both_versions() {
     let h = harness(&["future_contract", "testkit"], CONFIG).await;
     let failure = h.runtime.failures().iter().find(|f| f.source.contains("future_contract")).expect("refused");
-    assert!(failure.error.contains("aigw:plugin@0.2.0") && failure.error.contains("aigw:plugin@0.1.0"), "{}", failure.error);
+    assert!(
+        failure.error.contains("aigw:plugin@0.2.0") && failure.error.contains("aigw:plugin@0.1.0"),
+        "{}",
+        failure.error
+    );
     // The others still load.
     assert!(h.runtime.plugins().iter().any(|p| p.manifest.name == "testkit"));
 }

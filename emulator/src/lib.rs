@@ -112,13 +112,30 @@ async fn get_service(
 ) -> Response {
     let expected = format!("Bearer {}", emu.inner.token);
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-        return arm_error(StatusCode::UNAUTHORIZED, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing or invalid.");
+        return arm_error(
+            StatusCode::UNAUTHORIZED,
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing or invalid.",
+        );
     }
     if !query.contains_key("api-version") {
-        return arm_error(StatusCode::BAD_REQUEST, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.");
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        );
     }
-    if sub != SANDBOX_SUBSCRIPTION_ID || !rg.eq_ignore_ascii_case(SANDBOX_RESOURCE_GROUP) || name != SANDBOX_SERVICE_NAME {
-        return arm_error(StatusCode::NOT_FOUND, "ResourceNotFound", &format!("The Resource 'Microsoft.ApiManagement/service/{name}' under resource group '{rg}' was not found."));
+    if sub != SANDBOX_SUBSCRIPTION_ID
+        || !rg.eq_ignore_ascii_case(SANDBOX_RESOURCE_GROUP)
+        || name != SANDBOX_SERVICE_NAME
+    {
+        return arm_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            &format!(
+                "The Resource 'Microsoft.ApiManagement/service/{name}' under resource group '{rg}' was not found."
+            ),
+        );
     }
     let body: Value = json!({
         "id": sandbox_service_id(),

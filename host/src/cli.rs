@@ -151,7 +151,11 @@ impl GlobalArgs {
     fn runtime_options(&self, config: ConfigFile) -> RuntimeOptions {
         RuntimeOptions {
             plugins_dir: Some(self.plugins.clone().unwrap_or_else(default_plugins_dir)),
-            cache_dir: if self.no_compile_cache { None } else { Some(self.cache_dir.clone().unwrap_or_else(default_cache_dir)) },
+            cache_dir: if self.no_compile_cache {
+                None
+            } else {
+                Some(self.cache_dir.clone().unwrap_or_else(default_cache_dir))
+            },
             config,
             arm: None,
             logs: None,
@@ -251,8 +255,16 @@ async fn serve(global: GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let service_id = args.service_id()?;
     let credential = Credential::from_environment()?;
     tracing::info!(service = %service_id, identity = %credential.describe(), "governing API Management service");
-    let target = ArmTarget { endpoint: args.arm_endpoint.clone(), service_id: service_id.clone(), api_version: args.server.api_version.clone() };
-    let logs = args.logs_workspace_id.as_deref().map(|ws| LogsClient::new(&args.logs_endpoint, ws, credential.clone())).transpose()?;
+    let target = ArmTarget {
+        endpoint: args.arm_endpoint.clone(),
+        service_id: service_id.clone(),
+        api_version: args.server.api_version.clone(),
+    };
+    let logs = args
+        .logs_workspace_id
+        .as_deref()
+        .map(|ws| LogsClient::new(&args.logs_endpoint, ws, credential.clone()))
+        .transpose()?;
     let instructions = format!(
         "This server governs the Azure API Management service {service_id} through Azure Resource Manager. \
          Changes are real. {TOOL_GUIDANCE}"
@@ -262,9 +274,12 @@ async fn serve(global: GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
 
 async fn sandbox(global: GlobalArgs, args: SandboxArgs) -> anyhow::Result<()> {
     let sandbox = crate::sandbox::start(args.emulator_port, &args.server.api_version).await?;
-    let logs = LogsClient::new(&sandbox.emulator.base_url, crate::sandbox::SANDBOX_WORKSPACE_ID, sandbox.credential.clone())?;
+    let logs =
+        LogsClient::new(&sandbox.emulator.base_url, crate::sandbox::SANDBOX_WORKSPACE_ID, sandbox.credential.clone())?;
     let instructions = crate::sandbox::instructions(&sandbox.emulator.base_url);
-    let result = run_server(global, args.server, sandbox.target.clone(), sandbox.credential.clone(), Some(logs), instructions).await;
+    let result =
+        run_server(global, args.server, sandbox.target.clone(), sandbox.credential.clone(), Some(logs), instructions)
+            .await;
     sandbox.emulator.shutdown().await;
     result
 }
@@ -348,7 +363,10 @@ async fn plugins_check(global: GlobalArgs, file: PathBuf) -> anyhow::Result<()> 
     if let Some(failure) = runtime.failures().first() {
         anyhow::bail!("{} cannot be loaded: {}", file.display(), failure.error);
     }
-    let plugin = runtime.plugins().first().ok_or_else(|| anyhow::anyhow!("{} is disabled in the config file", file.display()))?;
+    let plugin = runtime
+        .plugins()
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("{} is disabled in the config file", file.display()))?;
     let m = &plugin.manifest;
     println!("{}: OK", file.display());
     println!("plugin: {} {} — {}", m.name, m.version, m.description);

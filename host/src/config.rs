@@ -100,9 +100,11 @@ impl ConfigFile {
     pub fn limits_for(&self, name: &str) -> anyhow::Result<Limits> {
         let section = self.plugin(name);
         let builtin = Limits::default();
-        let deadline_ms = section.deadline_ms.or(self.defaults.deadline_ms).unwrap_or(builtin.deadline.as_millis() as u64);
+        let deadline_ms =
+            section.deadline_ms.or(self.defaults.deadline_ms).unwrap_or(builtin.deadline.as_millis() as u64);
         let memory_mib = section.memory_mib.or(self.defaults.memory_mib).unwrap_or((builtin.memory_bytes >> 20) as u64);
-        let output_kib = section.max_output_kib.or(self.defaults.max_output_kib).unwrap_or((builtin.max_output_bytes >> 10) as u64);
+        let output_kib =
+            section.max_output_kib.or(self.defaults.max_output_kib).unwrap_or((builtin.max_output_bytes >> 10) as u64);
         let scope = if name == "<defaults>" { "[defaults]".to_string() } else { format!("[plugins.{name}]") };
         if !(10..=600_000).contains(&deadline_ms) {
             anyhow::bail!("{scope} deadline_ms = {deadline_ms}: must be between 10 and 600000");

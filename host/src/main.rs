@@ -11,7 +11,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // stdout belongs to the MCP protocol in stdio mode: every log line goes to stderr.
     // The MCP SDK logs every session at info; keep it to warnings unless asked for.
-    let directive = if cli.global.log.contains("rmcp") { cli.global.log.clone() } else { format!("{},rmcp=warn", cli.global.log) };
+    let directive =
+        if cli.global.log.contains("rmcp") { cli.global.log.clone() } else { format!("{},rmcp=warn", cli.global.log) };
     let filter = EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn"));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

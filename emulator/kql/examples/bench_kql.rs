@@ -15,9 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use aigw_kql::{
-    ColumnDef, ColumnType, DateTime, Schema, Table, Timespan, Value, parse, run, schemas,
-};
+use aigw_kql::{ColumnDef, ColumnType, DateTime, Schema, Table, Timespan, Value, parse, run, schemas};
 
 const RUNS: usize = 7;
 const SUBSCRIPTIONS: usize = 50;
@@ -46,13 +44,9 @@ struct Truth {
 fn build(rows: usize, now: DateTime) -> (Table, Table, Table, Duration, Truth) {
     let started = Instant::now();
     let mut rng = Rng(0x5EED_2026_1124);
-    let subs: Vec<Value> = (0..SUBSCRIPTIONS)
-        .map(|i| Value::from(format!("sub-{i:02}")))
-        .collect();
+    let subs: Vec<Value> = (0..SUBSCRIPTIONS).map(|i| Value::from(format!("sub-{i:02}"))).collect();
     let products: Vec<Value> = ["gold", "silver", "bronze"].map(Value::from).to_vec();
-    let backends: Vec<Value> = ["aoai-eastus", "aoai-westeurope", "aoai-swedencentral"]
-        .map(Value::from)
-        .to_vec();
+    let backends: Vec<Value> = ["aoai-eastus", "aoai-westeurope", "aoai-swedencentral"].map(Value::from).to_vec();
     let regions: Vec<Value> = ["East US", "West Europe"].map(Value::from).to_vec();
     let none = Value::from("none");
     let miss = Value::from("miss");
@@ -80,14 +74,8 @@ fn build(rows: usize, now: DateTime) -> (Table, Table, Table, Duration, Truth) {
         gi("TotalTime"),
         gi("Region"),
     );
-    let (c_api, c_op, c_product, c_method, c_success, c_err) = (
-        gi("ApiId"),
-        gi("OperationId"),
-        gi("ProductId"),
-        gi("Method"),
-        gi("IsRequestSuccess"),
-        gi("LastErrorReason"),
-    );
+    let (c_api, c_op, c_product, c_method, c_success, c_err) =
+        (gi("ApiId"), gi("OperationId"), gi("ProductId"), gi("Method"), gi("IsRequestSuccess"), gi("LastErrorReason"));
     let c_tokens = rschema.index_of("TotalTokens").unwrap();
     let lschema = schemas::gateway_llm_log();
     let li = |n: &str| lschema.index_of(n).unwrap();
@@ -105,10 +93,7 @@ fn build(rows: usize, now: DateTime) -> (Table, Table, Table, Duration, Truth) {
     let mut g = Table::builder(schemas::GATEWAY_LOGS, gschema.clone());
     let mut r = Table::builder("GatewayRequests", rschema);
     let mut l = Table::builder(schemas::GATEWAY_LLM_LOG, lschema.clone());
-    let mut truth = Truth {
-        tokens: 0,
-        throttled: 0,
-    };
+    let mut truth = Truth { tokens: 0, throttled: 0 };
     let span = Timespan::from_days(7).ticks();
     let start = now.ticks() - span;
     for i in 0..rows {
@@ -125,11 +110,7 @@ fn build(rows: usize, now: DateTime) -> (Table, Table, Table, Duration, Truth) {
         } else {
             (200, Some(200), &miss, &backends[rng.below(3) as usize])
         };
-        let tokens = if bcode == Some(200) {
-            200 + rng.below(3000) as i64
-        } else {
-            0
-        };
+        let tokens = if bcode == Some(200) { 200 + rng.below(3000) as i64 } else { 0 };
         truth.tokens += tokens;
         truth.throttled += (code == 429) as i64;
         let corr = Value::from(format!("{:016x}-{i:08x}", rng.next()));
@@ -149,14 +130,7 @@ fn build(rows: usize, now: DateTime) -> (Table, Table, Table, Duration, Truth) {
             (c_product, products[s % 3].clone()),
             (c_method, post.clone()),
             (c_success, Value::Bool(code < 400)),
-            (
-                c_err,
-                if code == 429 {
-                    token_limit.clone()
-                } else {
-                    empty.clone()
-                },
-            ),
+            (c_err, if code == 429 { token_limit.clone() } else { empty.clone() }),
         ];
         g.push_indexed(fields.clone()).unwrap();
         fields.push((c_tokens, Value::Long(tokens)));
@@ -224,10 +198,7 @@ fn total(t: &Table, col: &str) -> i64 {
 }
 
 fn main() {
-    let rows: usize = std::env::args()
-        .nth(1)
-        .map(|a| a.parse().expect("ROWS is a number"))
-        .unwrap_or(1_000_000);
+    let rows: usize = std::env::args().nth(1).map(|a| a.parse().expect("ROWS is a number")).unwrap_or(1_000_000);
     let now = DateTime::parse("2026-11-24T12:00:00Z").unwrap();
     let (g, l, r, built, truth) = build(rows, now);
     println!(
@@ -292,11 +263,5 @@ fn main() {
         }
     }
     let day = aigw_kql::parse_timespan_param("P1D", now).unwrap();
-    time_query(
-        "headline with timespan=P1D",
-        queries[0].1,
-        &catalog,
-        now,
-        Some(day),
-    );
+    time_query("headline with timespan=P1D", queries[0].1, &catalog, now, Some(day));
 }

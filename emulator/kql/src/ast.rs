@@ -238,11 +238,7 @@ impl BinOp {
             BinOp::NeCi => "!~".into(),
             BinOp::And => "and".into(),
             BinOp::Or => "or".into(),
-            BinOp::Str {
-                op,
-                case_sensitive,
-                negated,
-            } => {
+            BinOp::Str { op, case_sensitive, negated } => {
                 let base = match op {
                     StrOp::Has => "has",
                     StrOp::Contains => "contains",
@@ -250,12 +246,7 @@ impl BinOp {
                     StrOp::EndsWith => "endswith",
                     StrOp::HasPrefix => "hasprefix",
                 };
-                format!(
-                    "{}{}{}",
-                    if negated { "!" } else { "" },
-                    base,
-                    if case_sensitive { "_cs" } else { "" }
-                )
+                format!("{}{}{}", if negated { "!" } else { "" }, base, if case_sensitive { "_cs" } else { "" })
             }
         }
     }
@@ -383,20 +374,7 @@ impl Func {
 
     pub fn is_aggregate(self) -> bool {
         use Func::*;
-        matches!(
-            self,
-            Count
-                | CountIf
-                | Sum
-                | SumIf
-                | Avg
-                | AvgIf
-                | Max
-                | Min
-                | Percentile
-                | DCount
-                | DCountIf
-        )
+        matches!(self, Count | CountIf | Sum | SumIf | Avg | AvgIf | Max | Min | Percentile | DCount | DCountIf)
     }
 
     /// The canonical name, used in messages and default column names.
@@ -464,11 +442,10 @@ impl Func {
         match self {
             Now => (0, 1),
             Count => (0, 0),
-            Ago | Not | IsEmpty | IsNotEmpty | IsNull | IsNotNull | ToString | ToLong | ToInt
-            | ToReal | ToBool | ToDateTime | ToTimespan | ToDynamic | Ceiling | Abs | Sqrt
-            | Log | Log10 | Exp | StrLen | ToLower | ToUpper | StartOfDay | StartOfWeek
-            | StartOfMonth | StartOfYear | EndOfDay | HourOfDay | DayOfWeek | CountIf | Sum
-            | Avg | Max | Min => (1, 1),
+            Ago | Not | IsEmpty | IsNotEmpty | IsNull | IsNotNull | ToString | ToLong | ToInt | ToReal | ToBool
+            | ToDateTime | ToTimespan | ToDynamic | Ceiling | Abs | Sqrt | Log | Log10 | Exp | StrLen | ToLower
+            | ToUpper | StartOfDay | StartOfWeek | StartOfMonth | StartOfYear | EndOfDay | HourOfDay | DayOfWeek
+            | CountIf | Sum | Avg | Max | Min => (1, 1),
             Round => (1, 2),
             Bin | Floor | Pow | SumIf | AvgIf | Percentile => (2, 2),
             DCount => (1, 2),

@@ -45,11 +45,7 @@ impl Position {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = before[line_start..].chars().count() + 1;
-        Position {
-            line,
-            column,
-            offset,
-        }
+        Position { line, column, offset }
     }
 }
 
@@ -89,13 +85,7 @@ pub struct KqlError {
 
 impl KqlError {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>, span: Option<Span>) -> Self {
-        KqlError {
-            kind,
-            message: message.into(),
-            span,
-            token: None,
-            position: None,
-        }
+        KqlError { kind, message: message.into(), span, token: None, position: None }
     }
 
     pub(crate) fn syntax(message: impl Into<String>, span: Span) -> Self {
@@ -128,11 +118,7 @@ impl KqlError {
             let tok = if tok.is_empty() { "<EOF>" } else { tok };
             if matches!(self.kind, ErrorKind::Syntax | ErrorKind::Unsupported) {
                 // Azure's wording; `pos` there is the 0-based column.
-                let p = self.position.unwrap_or(Position {
-                    line: 1,
-                    column: 1,
-                    offset: 0,
-                });
+                let p = self.position.unwrap_or(Position { line: 1, column: 1, offset: 0 });
                 self.message = format!(
                     "Query could not be parsed at '{tok}' on line [{},{}]: {}",
                     p.line,

@@ -51,25 +51,18 @@ impl Token {
 }
 
 /// Names that introduce a typed literal when followed by `(`.
-const TYPED_LITERALS: &[&str] = &[
-    "datetime", "timespan", "time", "dynamic", "guid", "long", "int", "real", "double", "bool",
-    "boolean", "decimal",
-];
+const TYPED_LITERALS: &[&str] =
+    &["datetime", "timespan", "time", "dynamic", "guid", "long", "int", "real", "double", "bool", "boolean", "decimal"];
 
 /// Punctuation, longest first.
 const PUNCTS: &[&str] = &[
-    "!=", "!~", "==", "=~", "<=", ">=", "<>", "..", "|", "(", ")", "[", "]", "{", "}", ",", ";",
-    ".", "=", "<", ">", "+", "-", "*", "/", "%", ":", "!", "~", "?",
+    "!=", "!~", "==", "=~", "<=", ">=", "<>", "..", "|", "(", ")", "[", "]", "{", "}", ",", ";", ".", "=", "<", ">",
+    "+", "-", "*", "/", "%", ":", "!", "~", "?",
 ];
 
 /// Tokenizes `src`.
 pub fn tokenize(src: &str) -> Result<Vec<Token>, KqlError> {
-    Lexer {
-        src,
-        b: src.as_bytes(),
-        i: 0,
-    }
-    .run()
+    Lexer { src, b: src.as_bytes(), i: 0 }.run()
 }
 
 struct Lexer<'a> {
@@ -97,15 +90,10 @@ impl Lexer<'_> {
             self.skip_trivia();
             let start = self.i;
             let Some(c) = self.peek_at(0) else {
-                out.push(Token {
-                    kind: TokKind::Eof,
-                    span: Span::new(start, start),
-                });
+                out.push(Token { kind: TokKind::Eof, span: Span::new(start, start) });
                 return Ok(out);
             };
-            let kind = if (c == b'@' || c == b'h' || c == b'H')
-                && matches!(self.peek_at(1), Some(b'\'' | b'"'))
-            {
+            let kind = if (c == b'@' || c == b'h' || c == b'H') && matches!(self.peek_at(1), Some(b'\'' | b'"')) {
                 let verbatim = c == b'@';
                 self.i += 1;
                 TokKind::Str(self.string(verbatim)?)
@@ -145,15 +133,9 @@ impl Lexer<'_> {
                 TokKind::Punct(p)
             } else {
                 let ch = self.src[self.i..].chars().next().unwrap_or('?');
-                return Err(KqlError::syntax(
-                    "unexpected character",
-                    Span::new(start, start + ch.len_utf8()),
-                ));
+                return Err(KqlError::syntax("unexpected character", Span::new(start, start + ch.len_utf8())));
             };
-            out.push(Token {
-                kind,
-                span: Span::new(start, self.i),
-            });
+            out.push(Token { kind, span: Span::new(start, self.i) });
         }
     }
 
@@ -187,10 +169,7 @@ impl Lexer<'_> {
     }
 
     fn next_non_ws(&self) -> Option<u8> {
-        self.b[self.i..]
-            .iter()
-            .copied()
-            .find(|c| !c.is_ascii_whitespace())
+        self.b[self.i..].iter().copied().find(|c| !c.is_ascii_whitespace())
     }
 
     /// After a typed-literal keyword: captures `( raw )`, balancing parentheses and skipping
@@ -230,10 +209,7 @@ impl Lexer<'_> {
             }
             self.i += 1;
         }
-        Err(KqlError::syntax(
-            format!("missing ')' after '{ty}('"),
-            Span::new(open, open + 1),
-        ))
+        Err(KqlError::syntax(format!("missing ')' after '{ty}('"), Span::new(open, open + 1)))
     }
 
     fn string(&mut self, verbatim: bool) -> Result<String, KqlError> {
@@ -243,16 +219,10 @@ impl Lexer<'_> {
         let mut out = String::new();
         loop {
             let Some(c) = self.peek_at(0) else {
-                return Err(KqlError::syntax(
-                    "unterminated string literal",
-                    Span::new(start, self.b.len()),
-                ));
+                return Err(KqlError::syntax("unterminated string literal", Span::new(start, self.b.len())));
             };
             if c == b'\n' && !verbatim {
-                return Err(KqlError::syntax(
-                    "unterminated string literal",
-                    Span::new(start, self.i),
-                ));
+                return Err(KqlError::syntax("unterminated string literal", Span::new(start, self.i)));
             }
             if c == q {
                 if verbatim && self.peek_at(1) == Some(q) {
@@ -266,12 +236,9 @@ impl Lexer<'_> {
             if c == b'\\' && !verbatim {
                 let esc_start = self.i;
                 self.i += 1;
-                let e = self.peek_at(0).ok_or_else(|| {
-                    KqlError::syntax(
-                        "unterminated string literal",
-                        Span::new(start, self.b.len()),
-                    )
-                })?;
+                let e = self
+                    .peek_at(0)
+                    .ok_or_else(|| KqlError::syntax("unterminated string literal", Span::new(start, self.b.len())))?;
                 self.i += 1;
                 match e {
                     b'n' => out.push('\n'),
@@ -290,10 +257,7 @@ impl Lexer<'_> {
                                 self.i += 4;
                             }
                             _ => {
-                                return Err(KqlError::syntax(
-                                    "invalid \\u escape",
-                                    Span::new(esc_start, self.i),
-                                ));
+                                return Err(KqlError::syntax("invalid \\u escape", Span::new(esc_start, self.i)));
                             }
                         }
                     }
@@ -323,9 +287,7 @@ impl Lexer<'_> {
             }
             return i64::from_str_radix(&self.src[ds..self.i], 16)
                 .map(TokKind::Long)
-                .map_err(|_| {
-                    KqlError::syntax("invalid hexadecimal literal", Span::new(start, self.i))
-                });
+                .map_err(|_| KqlError::syntax("invalid hexadecimal literal", Span::new(start, self.i)));
         }
         while self.peek_at(0).is_some_and(|c| c.is_ascii_digit()) {
             self.i += 1;
@@ -357,19 +319,14 @@ impl Lexer<'_> {
             let unit = &self.src[us..self.i];
             let per = Timespan::unit_ticks(unit).ok_or_else(|| {
                 KqlError::syntax(
-                    format!(
-                        "'{unit}' is not a timespan unit (use d, h, m, s, ms, microsecond or tick)"
-                    ),
+                    format!("'{unit}' is not a timespan unit (use d, h, m, s, ms, microsecond or tick)"),
                     Span::new(us, self.i),
                 )
             })?;
             let n: f64 = num.parse().unwrap_or(f64::NAN);
             let t = (n * per as f64).round();
             if !t.is_finite() || t.abs() >= i64::MAX as f64 {
-                return Err(KqlError::syntax(
-                    "timespan literal out of range",
-                    Span::new(start, self.i),
-                ));
+                return Err(KqlError::syntax("timespan literal out of range", Span::new(start, self.i)));
             }
             return Ok(TokKind::Timespan(t as i64));
         }
@@ -403,10 +360,7 @@ mod tests {
     fn tokens_carry_spans() {
         let src = "T | where x >= 10";
         let toks = tokenize(src).unwrap();
-        let texts: Vec<&str> = toks
-            .iter()
-            .map(|t| &src[t.span.start..t.span.end])
-            .collect();
+        let texts: Vec<&str> = toks.iter().map(|t| &src[t.span.start..t.span.end]).collect();
         assert_eq!(texts, ["T", "|", "where", "x", ">=", "10", ""]);
         assert_eq!(toks.last().unwrap().kind, TokKind::Eof);
     }
@@ -506,13 +460,7 @@ mod tests {
     fn comments_are_skipped() {
         assert_eq!(
             kinds("T // all rows\n| take 1"),
-            vec![
-                id("T"),
-                TokKind::Punct("|"),
-                id("take"),
-                TokKind::Long(1),
-                TokKind::Eof
-            ]
+            vec![id("T"), TokKind::Punct("|"), id("take"), TokKind::Long(1), TokKind::Eof]
         );
     }
 

@@ -70,11 +70,7 @@ impl<C: Catalog + ?Sized> Catalog for CatalogRef<'_, C> {
 }
 
 /// Runs a parsed query. `now` is what `now()` and `ago()` are relative to.
-pub fn execute<C: Catalog + ?Sized>(
-    query: &Query,
-    catalog: &C,
-    now: DateTime,
-) -> Result<Table, KqlError> {
+pub fn execute<C: Catalog + ?Sized>(query: &Query, catalog: &C, now: DateTime) -> Result<Table, KqlError> {
     eval::execute(query, &CatalogRef(catalog), now, None)
 }
 
@@ -150,14 +146,8 @@ mod tests {
     fn timespan_parameter_forms() {
         let now = DateTime::parse("2026-11-24T10:00:00Z").unwrap();
         let at = |s| DateTime::parse(s).unwrap();
-        assert_eq!(
-            parse_timespan_param("PT1H", now).unwrap(),
-            (at("2026-11-24T09:00:00Z"), now)
-        );
-        assert_eq!(
-            parse_timespan_param("P1D", now).unwrap(),
-            (at("2026-11-23T10:00:00Z"), now)
-        );
+        assert_eq!(parse_timespan_param("PT1H", now).unwrap(), (at("2026-11-24T09:00:00Z"), now));
+        assert_eq!(parse_timespan_param("P1D", now).unwrap(), (at("2026-11-23T10:00:00Z"), now));
         assert_eq!(
             parse_timespan_param("2026-11-20T00:00:00Z/2026-11-21T00:00:00Z", now).unwrap(),
             (at("2026-11-20T00:00:00Z"), at("2026-11-21T00:00:00Z"))
@@ -170,13 +160,7 @@ mod tests {
             parse_timespan_param("PT2H/2026-11-20T02:00:00Z", now).unwrap(),
             (at("2026-11-20T00:00:00Z"), at("2026-11-20T02:00:00Z"))
         );
-        for bad in [
-            "",
-            "1h",
-            "P1M",
-            "2026-11-21T00:00:00Z/2026-11-20T00:00:00Z",
-            "x/y",
-        ] {
+        for bad in ["", "1h", "P1M", "2026-11-21T00:00:00Z/2026-11-20T00:00:00Z", "x/y"] {
             let e = parse_timespan_param(bad, now).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{bad}");
             assert!(e.position().is_none());

@@ -105,12 +105,7 @@ pub fn parse(src: &str) -> Result<Query, KqlError> {
 
 fn parse_inner(src: &str) -> Result<Query, KqlError> {
     let toks = tokenize(src)?;
-    let mut p = Parser {
-        toks,
-        pos: 0,
-        depth: 0,
-        tree: 0,
-    };
+    let mut p = Parser { toks, pos: 0, depth: 0, tree: 0 };
     let mut lets = Vec::new();
     let body = loop {
         while p.eat_punct(";") {}
@@ -132,19 +127,15 @@ fn parse_inner(src: &str) -> Result<Query, KqlError> {
         while p.eat_punct(";") {}
         if !matches!(p.peek().kind, TokKind::Eof) {
             if p.peek().is_word("let") {
-                return Err(p.err_here(
-                    "let statements must come before the query (only one tabular expression is allowed)",
-                ));
+                return Err(
+                    p.err_here("let statements must come before the query (only one tabular expression is allowed)")
+                );
             }
             return Err(p.err_here("expected '|' or the end of the query"));
         }
         break body;
     };
-    Ok(Query {
-        source: src.to_string(),
-        lets,
-        body,
-    })
+    Ok(Query { source: src.to_string(), lets, body })
 }
 
 struct Parser {
@@ -179,11 +170,7 @@ impl Parser {
     }
 
     fn prev_end(&self) -> usize {
-        if self.pos == 0 {
-            0
-        } else {
-            self.toks[self.pos - 1].span.end
-        }
+        if self.pos == 0 { 0 } else { self.toks[self.pos - 1].span.end }
     }
 
     fn eat_punct(&mut self, p: &str) -> bool {
@@ -229,10 +216,7 @@ impl Parser {
         match &t.kind {
             TokKind::Ident(s) if !s.starts_with('!') && !s.starts_with('$') => {
                 self.bump();
-                Ok(Ident {
-                    name: s.clone(),
-                    span: t.span,
-                })
+                Ok(Ident { name: s.clone(), span: t.span })
             }
             // ['Column Name'] / ["Column Name"]
             TokKind::Punct("[") => {
@@ -243,10 +227,7 @@ impl Parser {
                     self.bump();
                     self.bump();
                     let end = self.bump().span;
-                    return Ok(Ident {
-                        name,
-                        span: t.span.to(end),
-                    });
+                    return Ok(Ident { name, span: t.span.to(end) });
                 }
                 Err(self.err_here(format!("expected {what}")))
             }
@@ -289,9 +270,7 @@ impl Parser {
         let name = self.ident("a name after 'let'")?;
         self.expect_punct("=", "after the let name")?;
         // User-defined functions: `let f = (x: long) { ... }` / `let f = () { ... }`.
-        if self.peek().is_punct("(")
-            && (self.peek_at(1).is_punct(")") || self.peek_at(2).is_punct(":"))
-        {
+        if self.peek().is_punct("(") && (self.peek_at(1).is_punct(")") || self.peek_at(2).is_punct(":")) {
             return Err(KqlError::unsupported(
                 "user-defined functions (let f = (...) { ... }) are not supported by the emulator's KQL subset",
                 self.peek().span,
@@ -304,19 +283,15 @@ impl Parser {
                 self.peek().span,
             ));
         }
-        let value = if self.starts_tabular() {
-            LetValue::Tabular(self.tabular()?)
-        } else {
-            LetValue::Scalar(self.expr()?)
-        };
+        let value =
+            if self.starts_tabular() { LetValue::Tabular(self.tabular()?) } else { LetValue::Scalar(self.expr()?) };
         Ok(LetStmt { name, value })
     }
 
     /// True if the next tokens start a tabular expression rather than a scalar: `Name |`,
     /// `( Name |`, or a tabular source keyword.
     fn starts_tabular(&self) -> bool {
-        let is_name =
-            |t: &Token| matches!(&t.kind, TokKind::Ident(s) if !s.starts_with(['!', '$']));
+        let is_name = |t: &Token| matches!(&t.kind, TokKind::Ident(s) if !s.starts_with(['!', '$']));
         if is_name(self.peek()) && self.peek_at(1).is_punct("|") {
             return true;
         }
@@ -362,11 +337,7 @@ impl Parser {
             ops.push(self.operator()?);
         }
         self.leave();
-        Ok(TabularExpr {
-            source,
-            ops,
-            span: start.to(Span::new(self.prev_end(), self.prev_end())),
-        })
+        Ok(TabularExpr { source, ops, span: start.to(Span::new(self.prev_end(), self.prev_end())) })
     }
 
     /// An operator name, joining hyphenated names written without spaces (`mv-expand`).
@@ -401,10 +372,7 @@ impl Parser {
     fn operator(&mut self) -> Result<Operator, KqlError> {
         let (name, span) = self.operator_name()?;
         let (kind, static_name): (OpKind, &'static str) = match name.as_str() {
-            "where" | "filter" => (
-                OpKind::Where(self.expr()?),
-                if name == "where" { "where" } else { "filter" },
-            ),
+            "where" | "filter" => (OpKind::Where(self.expr()?), if name == "where" { "where" } else { "filter" }),
             "extend" => (OpKind::Extend(self.named_list(false)?), "extend"),
             "project" => (OpKind::Project(self.named_list(false)?), "project"),
             "project-away" => {
@@ -434,10 +402,7 @@ impl Parser {
                 while self.eat_punct(",") {
                     keys.push(self.sort_key()?);
                 }
-                (
-                    OpKind::Sort(keys),
-                    if name == "order" { "order" } else { "sort" },
-                )
+                (OpKind::Sort(keys), if name == "order" { "order" } else { "sort" })
             }
             "top" => {
                 let count = self.expr()?;
@@ -451,10 +416,7 @@ impl Parser {
                 }
                 (OpKind::Top { count, key }, "top")
             }
-            "take" | "limit" => (
-                OpKind::Take(self.expr()?),
-                if name == "take" { "take" } else { "limit" },
-            ),
+            "take" | "limit" => (OpKind::Take(self.expr()?), if name == "take" { "take" } else { "limit" }),
             "count" => (OpKind::Count, "count"),
             "distinct" => {
                 if self.peek().is_punct("*") {
@@ -485,19 +447,12 @@ impl Parser {
             }
             other => {
                 return Err(KqlError::syntax(
-                    format!(
-                        "'{other}' is not a tabular operator (supported: {})",
-                        SUPPORTED_OPERATORS.join(", ")
-                    ),
+                    format!("'{other}' is not a tabular operator (supported: {})", SUPPORTED_OPERATORS.join(", ")),
                     span,
                 ));
             }
         };
-        Ok(Operator {
-            kind,
-            name: static_name,
-            span,
-        })
+        Ok(Operator { kind, name: static_name, span })
     }
 
     fn column_name_no_wildcard(&mut self) -> Result<Ident, KqlError> {
@@ -515,8 +470,7 @@ impl Parser {
         let mut depth = 0usize;
         loop {
             let t = self.peek();
-            if matches!(t.kind, TokKind::Eof)
-                || (depth == 0 && (t.is_punct("|") || t.is_punct(";") || t.is_punct(")")))
+            if matches!(t.kind, TokKind::Eof) || (depth == 0 && (t.is_punct("|") || t.is_punct(";") || t.is_punct(")")))
             {
                 return;
             }
@@ -553,8 +507,7 @@ impl Parser {
         if self.peek().is_punct("(") {
             // `(a, b) = ...` tuple naming.
             let mut k = 1;
-            while matches!(self.peek_at(k).kind, TokKind::Ident(_)) || self.peek_at(k).is_punct(",")
-            {
+            while matches!(self.peek_at(k).kind, TokKind::Ident(_)) || self.peek_at(k).is_punct(",") {
                 k += 1;
             }
             if k > 1 && self.peek_at(k).is_punct(")") && self.peek_at(k + 1).is_punct("=") {
@@ -577,15 +530,9 @@ impl Parser {
             let name = self.ident("a column name")?;
             self.bump(); // =
             let expr = self.expr()?;
-            Ok(NamedExpr {
-                name: Some(name),
-                expr,
-            })
+            Ok(NamedExpr { name: Some(name), expr })
         } else {
-            Ok(NamedExpr {
-                name: None,
-                expr: self.expr()?,
-            })
+            Ok(NamedExpr { name: None, expr: self.expr()? })
         }
     }
 
@@ -601,11 +548,7 @@ impl Parser {
             ));
         }
         let aggs = self.named_list(true)?;
-        let by = if self.eat_word("by") {
-            self.named_list(false)?
-        } else {
-            Vec::new()
-        };
+        let by = if self.eat_word("by") { self.named_list(false)? } else { Vec::new() };
         if aggs.is_empty() && by.is_empty() {
             return Err(self.err_here("summarize needs an aggregate or a 'by' clause"));
         }
@@ -631,11 +574,7 @@ impl Parser {
         } else {
             !desc
         };
-        Ok(SortKey {
-            expr,
-            desc,
-            nulls_first,
-        })
+        Ok(SortKey { expr, desc, nulls_first })
     }
 
     fn join(&mut self) -> Result<OpKind, KqlError> {
@@ -654,8 +593,7 @@ impl Parser {
                     "leftouter" => JoinKind::LeftOuter,
                     "leftsemi" => JoinKind::LeftSemi,
                     "leftanti" | "anti" | "leftantisemi" => JoinKind::LeftAnti,
-                    "rightouter" | "fullouter" | "rightsemi" | "rightanti" | "rightantisemi"
-                    | "semi" => {
+                    "rightouter" | "fullouter" | "rightsemi" | "rightanti" | "rightantisemi" | "semi" => {
                         return Err(KqlError::unsupported(
                             format!(
                                 "join kind '{k}' is not supported by the emulator's KQL subset (supported: inner, innerunique, leftouter, leftsemi, leftanti)"
@@ -672,10 +610,7 @@ impl Parser {
                 };
                 self.bump();
             } else if w.starts_with("hint") && self.peek_at(1).is_punct(".") {
-                return Err(KqlError::unsupported(
-                    "join hints are not supported by the emulator's KQL subset",
-                    t.span,
-                ));
+                return Err(KqlError::unsupported("join hints are not supported by the emulator's KQL subset", t.span));
             } else {
                 break;
             }
@@ -687,22 +622,14 @@ impl Parser {
             r
         } else {
             let id = self.ident("the right side of the join: a table name or '(subquery)'")?;
-            TabularExpr {
-                span: id.span,
-                source: TabularSource::Name(id),
-                ops: Vec::new(),
-            }
+            TabularExpr { span: id.span, source: TabularSource::Name(id), ops: Vec::new() }
         };
         self.expect_word("on", "after the join's right side")?;
         let mut on = vec![self.join_key()?];
         while self.eat_punct(",") || self.eat_word("and") {
             on.push(self.join_key()?);
         }
-        Ok(OpKind::Join {
-            kind,
-            right: Box::new(right),
-            on,
-        })
+        Ok(OpKind::Join { kind, right: Box::new(right), on })
     }
 
     fn join_key(&mut self) -> Result<JoinKey, KqlError> {
@@ -733,10 +660,7 @@ impl Parser {
             return Ok(JoinKey { left, right });
         }
         let id = self.ident("a join column")?;
-        Ok(JoinKey {
-            left: id.clone(),
-            right: id,
-        })
+        Ok(JoinKey { left: id.clone(), right: id })
     }
 
     // ---------------------------------------------------------------- expressions
@@ -824,11 +748,7 @@ impl Parser {
                     _ => None,
                 };
                 match sop {
-                    Some(op) => Some(BinOp::Str {
-                        op,
-                        case_sensitive: cs,
-                        negated,
-                    }),
+                    Some(op) => Some(BinOp::Str { op, case_sensitive: cs, negated }),
                     None => {
                         if matches!(
                             base,
@@ -842,9 +762,7 @@ impl Parser {
                                 | "has_all_cs"
                         ) {
                             return Err(KqlError::unsupported(
-                                format!(
-                                    "the '{w}' operator is not supported by the emulator's KQL subset"
-                                ),
+                                format!("the '{w}' operator is not supported by the emulator's KQL subset"),
                                 t.span,
                             ));
                         }
@@ -874,12 +792,7 @@ impl Parser {
         let end = self.expect_punct(")", "to close the 'in' list")?;
         Ok(Expr {
             span: lhs.span.to(end),
-            kind: ExprKind::In {
-                expr: Box::new(lhs),
-                list,
-                negated,
-                case_insensitive: ci,
-            },
+            kind: ExprKind::In { expr: Box::new(lhs), list, negated, case_insensitive: ci },
         })
     }
 
@@ -891,12 +804,7 @@ impl Parser {
         let end = self.expect_punct(")", "to close 'between'")?;
         Ok(Expr {
             span: lhs.span.to(end),
-            kind: ExprKind::Between {
-                expr: Box::new(lhs),
-                lo: Box::new(lo),
-                hi: Box::new(hi),
-                negated,
-            },
+            kind: ExprKind::Between { expr: Box::new(lhs), lo: Box::new(lo), hi: Box::new(hi), negated },
         })
     }
 
@@ -959,25 +867,14 @@ impl Parser {
             // Fold negative numeric literals right away.
             let span = t.span.to(inner.span);
             return Ok(match inner.kind {
-                ExprKind::Literal(Value::Long(v), ty) => Expr {
-                    kind: ExprKind::Literal(Value::Long(v.wrapping_neg()), ty),
-                    span,
-                },
-                ExprKind::Literal(Value::Real(v), ty) => Expr {
-                    kind: ExprKind::Literal(Value::Real(-v), ty),
-                    span,
-                },
-                ExprKind::Literal(Value::Timespan(v), ty) => Expr {
-                    kind: ExprKind::Literal(Value::Timespan(Timespan(-v.0)), ty),
-                    span,
-                },
-                kind => Expr {
-                    kind: ExprKind::Neg(Box::new(Expr {
-                        kind,
-                        span: inner.span,
-                    })),
-                    span,
-                },
+                ExprKind::Literal(Value::Long(v), ty) => {
+                    Expr { kind: ExprKind::Literal(Value::Long(v.wrapping_neg()), ty), span }
+                }
+                ExprKind::Literal(Value::Real(v), ty) => Expr { kind: ExprKind::Literal(Value::Real(-v), ty), span },
+                ExprKind::Literal(Value::Timespan(v), ty) => {
+                    Expr { kind: ExprKind::Literal(Value::Timespan(Timespan(-v.0)), ty), span }
+                }
+                kind => Expr { kind: ExprKind::Neg(Box::new(Expr { kind, span: inner.span })), span },
             });
         }
         self.postfix()
@@ -1005,31 +902,16 @@ impl Parser {
                     k
                 } else {
                     let id = self.ident("a property name after '.'")?;
-                    Expr {
-                        kind: ExprKind::Literal(Value::string(&id.name), ColumnType::String),
-                        span: id.span,
-                    }
+                    Expr { kind: ExprKind::Literal(Value::string(&id.name), ColumnType::String), span: id.span }
                 };
                 let span = e.span.to(Span::new(self.prev_end(), self.prev_end()));
-                e = Expr {
-                    kind: ExprKind::Index {
-                        expr: Box::new(e),
-                        key: Box::new(key),
-                    },
-                    span,
-                };
+                e = Expr { kind: ExprKind::Index { expr: Box::new(e), key: Box::new(key) }, span };
             } else if self.peek().is_punct("[") {
                 self.bump();
                 let key = self.expr()?;
                 let end = self.expect_punct("]", "to close the index")?;
                 let span = e.span.to(end);
-                e = Expr {
-                    kind: ExprKind::Index {
-                        expr: Box::new(e),
-                        key: Box::new(key),
-                    },
-                    span,
-                };
+                e = Expr { kind: ExprKind::Index { expr: Box::new(e), key: Box::new(key) }, span };
             } else {
                 return Ok(e);
             }
@@ -1038,10 +920,7 @@ impl Parser {
 
     fn primary(&mut self) -> Result<Expr, KqlError> {
         let t = self.peek().clone();
-        let lit = |v: Value, ty: ColumnType| Expr {
-            kind: ExprKind::Literal(v, ty),
-            span: t.span,
-        };
+        let lit = |v: Value, ty: ColumnType| Expr { kind: ExprKind::Literal(v, ty), span: t.span };
         match &t.kind {
             TokKind::Long(v) => {
                 self.bump();
@@ -1074,17 +953,11 @@ impl Parser {
                 }
                 let inner = self.expr()?;
                 let end = self.expect_punct(")", "to close the parenthesis")?;
-                Ok(Expr {
-                    kind: inner.kind,
-                    span: t.span.to(end),
-                })
+                Ok(Expr { kind: inner.kind, span: t.span.to(end) })
             }
             TokKind::Punct("[") => {
                 let id = self.ident("an expression")?;
-                Ok(Expr {
-                    kind: ExprKind::Name(id.name),
-                    span: id.span,
-                })
+                Ok(Expr { kind: ExprKind::Name(id.name), span: id.span })
             }
             TokKind::Ident(w) => {
                 match w.as_str() {
@@ -1099,10 +972,7 @@ impl Parser {
                     _ => {}
                 }
                 if w.starts_with('$') {
-                    return Err(KqlError::syntax(
-                        format!("'{w}' can only be used in a join's 'on' clause"),
-                        t.span,
-                    ));
+                    return Err(KqlError::syntax(format!("'{w}' can only be used in a join's 'on' clause"), t.span));
                 }
                 if w.starts_with('!') {
                     return Err(self.err_here("expected an expression"));
@@ -1111,10 +981,7 @@ impl Parser {
                     return self.call();
                 }
                 self.bump();
-                Ok(Expr {
-                    kind: ExprKind::Name(w.clone()),
-                    span: t.span,
-                })
+                Ok(Expr { kind: ExprKind::Name(w.clone()), span: t.span })
             }
             _ => Err(self.err_here("expected an expression")),
         }
@@ -1150,33 +1017,16 @@ impl Parser {
                 format!("{min} to {max}")
             };
             return Err(KqlError::semantic(
-                format!(
-                    "function '{name}' expects {expected} argument(s), got {}",
-                    args.len()
-                ),
+                format!("function '{name}' expects {expected} argument(s), got {}", args.len()),
                 name_tok.span.to(end),
             ));
         }
-        Ok(Expr {
-            kind: ExprKind::Call {
-                func,
-                name_span: name_tok.span,
-                args,
-            },
-            span: name_tok.span.to(end),
-        })
+        Ok(Expr { kind: ExprKind::Call { func, name_span: name_tok.span, args }, span: name_tok.span.to(end) })
     }
 }
 
 fn binary(op: BinOp, lhs: Expr, rhs: Expr) -> Expr {
-    Expr {
-        span: lhs.span.to(rhs.span),
-        kind: ExprKind::Binary {
-            op,
-            lhs: Box::new(lhs),
-            rhs: Box::new(rhs),
-        },
-    }
+    Expr { span: lhs.span.to(rhs.span), kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) } }
 }
 
 /// Validates the inside of `datetime(...)`, `timespan(...)`, `long(...)` ...
@@ -1207,11 +1057,7 @@ fn typed_literal(ty: &str, raw: &str, span: Span) -> Result<(Value, ColumnType),
             }
         }
         "long" | "int" => {
-            let cty = if ty == "int" {
-                ColumnType::Int
-            } else {
-                ColumnType::Long
-            };
+            let cty = if ty == "int" { ColumnType::Int } else { ColumnType::Long };
             if is_null {
                 (Value::Null, cty)
             } else {
@@ -1243,20 +1089,14 @@ fn typed_literal(ty: &str, raw: &str, span: Span) -> Result<(Value, ColumnType),
                 (Value::string(""), ColumnType::Guid)
             } else {
                 let ok = unquoted.len() == 36
-                    && unquoted.chars().enumerate().all(|(i, c)| {
-                        if [8, 13, 18, 23].contains(&i) {
-                            c == '-'
-                        } else {
-                            c.is_ascii_hexdigit()
-                        }
-                    });
+                    && unquoted
+                        .chars()
+                        .enumerate()
+                        .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
                 if !ok {
                     return Err(bad("guid"));
                 }
-                (
-                    Value::string(unquoted.to_ascii_lowercase()),
-                    ColumnType::Guid,
-                )
+                (Value::string(unquoted.to_ascii_lowercase()), ColumnType::Guid)
             }
         }
         "dynamic" => {
@@ -1266,11 +1106,7 @@ fn typed_literal(ty: &str, raw: &str, span: Span) -> Result<(Value, ColumnType),
                     span,
                 )
             })?;
-            if v.is_null() {
-                (Value::Null, ColumnType::Dynamic)
-            } else {
-                (Value::dynamic(v), ColumnType::Dynamic)
-            }
+            if v.is_null() { (Value::Null, ColumnType::Dynamic) } else { (Value::dynamic(v), ColumnType::Dynamic) }
         }
         _ => {
             return Err(KqlError::unsupported(
@@ -1327,27 +1163,17 @@ mod tests {
     #[test]
     fn precedence_and_binds_tighter_than_or() {
         let q = ok("T | where a == 1 or b == 2 and c == 3");
-        let OpKind::Where(e) = &q.body.ops[0].kind else {
-            panic!()
-        };
+        let OpKind::Where(e) = &q.body.ops[0].kind else { panic!() };
         match &e.kind {
-            ExprKind::Binary {
-                op: BinOp::Or, rhs, ..
-            } => {
+            ExprKind::Binary { op: BinOp::Or, rhs, .. } => {
                 assert!(matches!(rhs.kind, ExprKind::Binary { op: BinOp::And, .. }))
             }
             k => panic!("{k:?}"),
         }
         let q = ok("T | extend x = 1 + 2 * 3");
-        let OpKind::Extend(items) = &q.body.ops[0].kind else {
-            panic!()
-        };
+        let OpKind::Extend(items) = &q.body.ops[0].kind else { panic!() };
         match &items[0].expr.kind {
-            ExprKind::Binary {
-                op: BinOp::Add,
-                rhs,
-                ..
-            } => {
+            ExprKind::Binary { op: BinOp::Add, rhs, .. } => {
                 assert!(matches!(rhs.kind, ExprKind::Binary { op: BinOp::Mul, .. }))
             }
             k => panic!("{k:?}"),
@@ -1362,10 +1188,9 @@ mod tests {
         assert_eq!(q.lets.len(), 4);
         assert!(matches!(q.lets[3].value, LetValue::Tabular(_)));
         match &q.lets[2].value {
-            LetValue::Scalar(Expr {
-                kind: ExprKind::Literal(Value::DateTime(d), ColumnType::DateTime),
-                ..
-            }) => assert_eq!(d.to_string(), "2026-11-24T10:00:00Z"),
+            LetValue::Scalar(Expr { kind: ExprKind::Literal(Value::DateTime(d), ColumnType::DateTime), .. }) => {
+                assert_eq!(d.to_string(), "2026-11-24T10:00:00Z")
+            }
             v => panic!("{v:?}"),
         }
     }
@@ -1375,9 +1200,7 @@ mod tests {
         let q = ok(
             "T | where a has 'x' and b !contains_cs \"y\" and c in (1, 2) and d !in~ ('A') and e between (1 .. 5) and f !between (now() .. 1h)",
         );
-        let OpKind::Where(e) = &q.body.ops[0].kind else {
-            panic!()
-        };
+        let OpKind::Where(e) = &q.body.ops[0].kind else { panic!() };
         let mut ors = 0;
         fn walk(e: &Expr, n: &mut usize) {
             match &e.kind {
@@ -1407,10 +1230,7 @@ mod tests {
         match &q.body.ops[0].kind {
             OpKind::Join { kind, on, .. } => {
                 assert_eq!(*kind, JoinKind::InnerUnique);
-                assert_eq!(
-                    (on[0].left.name.as_str(), on[0].right.name.as_str()),
-                    ("A", "B")
-                );
+                assert_eq!((on[0].left.name.as_str(), on[0].right.name.as_str()), ("A", "B"));
             }
             _ => panic!(),
         }
@@ -1426,8 +1246,9 @@ mod tests {
         assert_eq!((p.line, p.column), (3, 3));
         assert_eq!(p.offset, src.find("mv-expand").unwrap());
         assert!(
-            e.message()
-                .starts_with("Query could not be parsed at 'mv-expand' on line [3,2]: the 'mv-expand' operator is not supported"),
+            e.message().starts_with(
+                "Query could not be parsed at 'mv-expand' on line [3,2]: the 'mv-expand' operator is not supported"
+            ),
             "{}",
             e.message()
         );
@@ -1480,12 +1301,9 @@ mod tests {
 
     #[test]
     fn dynamic_access_and_bracketed_names() {
-        let q = ok(
-            "customMetrics | extend s = tostring(customDimensions['Subscription ID']), t = d.a.b, u = ['odd name']",
-        );
-        let OpKind::Extend(items) = &q.body.ops[0].kind else {
-            panic!()
-        };
+        let q =
+            ok("customMetrics | extend s = tostring(customDimensions['Subscription ID']), t = d.a.b, u = ['odd name']");
+        let OpKind::Extend(items) = &q.body.ops[0].kind else { panic!() };
         assert_eq!(items.len(), 3);
         assert!(matches!(items[1].expr.kind, ExprKind::Index { .. }));
         assert!(matches!(&items[2].expr.kind, ExprKind::Name(n) if n == "odd name"));

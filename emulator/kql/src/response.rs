@@ -40,9 +40,7 @@ fn cell(c: &Column, i: usize) -> Json {
                 return Json::Null;
             }
             match c.ty() {
-                ColumnType::DateTime => {
-                    DateTime::from_ticks(x).map_or(Json::Null, |d| Json::String(d.to_string()))
-                }
+                ColumnType::DateTime => DateTime::from_ticks(x).map_or(Json::Null, |d| Json::String(d.to_string())),
                 ColumnType::Timespan => Json::String(Timespan(x).to_string()),
                 _ => Json::from(x),
             }
@@ -50,31 +48,19 @@ fn cell(c: &Column, i: usize) -> Json {
         ColumnData::F64(v) => v[i].map_or(Json::Null, real_json),
         ColumnData::Str { dict, codes } => {
             let s = dict.get(codes[i]);
-            if c.ty() == ColumnType::Guid && s.is_empty() {
-                Json::Null
-            } else {
-                Json::String(s.to_string())
-            }
+            if c.ty() == ColumnType::Guid && s.is_empty() { Json::Null } else { Json::String(s.to_string()) }
         }
-        ColumnData::Dyn(v) => v[i]
-            .as_ref()
-            .map_or(Json::Null, |j| Json::String(j.to_string())),
+        ColumnData::Dyn(v) => v[i].as_ref().map_or(Json::Null, |j| Json::String(j.to_string())),
     }
 }
 
 impl Table {
     /// This table as one entry of the response's `tables` array.
     pub fn to_table_json(&self) -> Json {
-        let columns: Vec<Json> = self
-            .schema()
-            .columns()
-            .iter()
-            .map(|c| json!({"name": c.name, "type": c.ty.name()}))
-            .collect();
+        let columns: Vec<Json> =
+            self.schema().columns().iter().map(|c| json!({"name": c.name, "type": c.ty.name()})).collect();
         let cols: Vec<&Column> = (0..self.schema().len()).map(|k| self.column(k)).collect();
-        let rows: Vec<Json> = (0..self.len())
-            .map(|i| Json::Array(cols.iter().map(|c| cell(c, i)).collect()))
-            .collect();
+        let rows: Vec<Json> = (0..self.len()).map(|i| Json::Array(cols.iter().map(|c| cell(c, i)).collect())).collect();
         json!({"name": self.name(), "columns": columns, "rows": rows})
     }
 
@@ -88,11 +74,9 @@ impl KqlError {
     /// The `400 Bad Request` body of the query API for this error.
     pub fn to_response_json(&self) -> Json {
         let (category, category_message, code) = match self.kind() {
-            ErrorKind::Syntax | ErrorKind::Unsupported => (
-                "SyntaxError",
-                "A recognition error occurred in the query.",
-                "SYN0002",
-            ),
+            ErrorKind::Syntax | ErrorKind::Unsupported => {
+                ("SyntaxError", "A recognition error occurred in the query.", "SYN0002")
+            }
             ErrorKind::UnresolvedName => ("SemanticError", "A semantic error occurred.", "SEM0100"),
             ErrorKind::Semantic => ("SemanticError", "A semantic error occurred.", "SEM0001"),
             ErrorKind::InvalidArgument => {

@@ -220,11 +220,9 @@ pub fn empty_table(name: &str) -> Option<Table> {
 /// The column the query API's `timespan` filters on: `TimeGenerated`, else `timestamp`, if it
 /// is a datetime column.
 pub fn time_column(schema: &Schema) -> Option<usize> {
-    ["TimeGenerated", "timestamp"].iter().find_map(|n| {
-        schema
-            .index_of(n)
-            .filter(|&i| schema.columns()[i].ty == ColumnType::DateTime)
-    })
+    ["TimeGenerated", "timestamp"]
+        .iter()
+        .find_map(|n| schema.index_of(n).filter(|&i| schema.columns()[i].ty == ColumnType::DateTime))
 }
 
 #[cfg(test)]
@@ -248,17 +246,11 @@ mod tests {
             assert!(g.index_of(c).is_some(), "{c}");
         }
         let l = gateway_llm_log();
-        assert_eq!(
-            l.columns()[l.index_of("TotalTokens").unwrap()].ty,
-            ColumnType::Int
-        );
+        assert_eq!(l.columns()[l.index_of("TotalTokens").unwrap()].ty, ColumnType::Int);
         for name in TABLE_NAMES {
             let s = schema_for(name).unwrap();
             assert!(time_column(&s).is_some(), "{name}");
         }
-        assert_eq!(
-            custom_metrics().columns()[time_column(&custom_metrics()).unwrap()].name,
-            "timestamp"
-        );
+        assert_eq!(custom_metrics().columns()[time_column(&custom_metrics()).unwrap()].name, "timestamp");
     }
 }

@@ -48,10 +48,7 @@ impl Default for Dict {
         let empty: Arc<str> = Arc::from("");
         let mut index = FxHashMap::default();
         index.insert(empty.clone(), 0);
-        Dict {
-            values: vec![empty],
-            index,
-        }
+        Dict { values: vec![empty], index }
     }
 }
 
@@ -140,20 +137,16 @@ impl Column {
                 ColumnData::I64(Vec::with_capacity(n))
             }
             ColumnType::Real => ColumnData::F64(Vec::with_capacity(n)),
-            ColumnType::String | ColumnType::Guid => ColumnData::Str {
-                dict: Arc::new(Dict::new()),
-                codes: Vec::with_capacity(n),
-            },
+            ColumnType::String | ColumnType::Guid => {
+                ColumnData::Str { dict: Arc::new(Dict::new()), codes: Vec::with_capacity(n) }
+            }
             ColumnType::Dynamic => ColumnData::Dyn(Vec::with_capacity(n)),
         };
         Column { ty, data }
     }
 
     /// A column from values, type-checked like [`Column::push`].
-    pub fn from_values(
-        ty: ColumnType,
-        values: impl IntoIterator<Item = Value>,
-    ) -> Result<Column, DataError> {
+    pub fn from_values(ty: ColumnType, values: impl IntoIterator<Item = Value>) -> Result<Column, DataError> {
         let it = values.into_iter();
         let mut c = Column::with_capacity(ty, it.size_hint().0);
         for v in it {
@@ -240,9 +233,7 @@ impl Column {
                     return Value::Null;
                 }
                 match self.ty {
-                    ColumnType::DateTime => {
-                        DateTime::from_ticks(x).map_or(Value::Null, Value::DateTime)
-                    }
+                    ColumnType::DateTime => DateTime::from_ticks(x).map_or(Value::Null, Value::DateTime),
                     ColumnType::Timespan => Value::Timespan(Timespan(x)),
                     _ => Value::Long(x),
                 }
@@ -256,24 +247,13 @@ impl Column {
     /// The rows at `idx`, in that order; `NULL_ROW` entries become null.
     pub(crate) fn gather(&self, idx: &[u32]) -> Column {
         fn g<T: Clone>(v: &[T], idx: &[u32], null: T) -> Vec<T> {
-            idx.iter()
-                .map(|&i| {
-                    if i == NULL_ROW {
-                        null.clone()
-                    } else {
-                        v[i as usize].clone()
-                    }
-                })
-                .collect()
+            idx.iter().map(|&i| if i == NULL_ROW { null.clone() } else { v[i as usize].clone() }).collect()
         }
         let data = match &self.data {
             ColumnData::Bool(v) => ColumnData::Bool(g(v, idx, None)),
             ColumnData::I64(v) => ColumnData::I64(g(v, idx, NULL_I64)),
             ColumnData::F64(v) => ColumnData::F64(g(v, idx, None)),
-            ColumnData::Str { dict, codes } => ColumnData::Str {
-                dict: dict.clone(),
-                codes: g(codes, idx, 0),
-            },
+            ColumnData::Str { dict, codes } => ColumnData::Str { dict: dict.clone(), codes: g(codes, idx, 0) },
             ColumnData::Dyn(v) => ColumnData::Dyn(g(v, idx, None)),
         };
         Column { ty: self.ty, data }
@@ -286,13 +266,7 @@ impl Column {
             (ColumnData::I64(a), ColumnData::I64(b)) => a.extend_from_slice(b),
             (ColumnData::F64(a), ColumnData::F64(b)) => a.extend_from_slice(b),
             (ColumnData::Dyn(a), ColumnData::Dyn(b)) => a.extend_from_slice(b),
-            (
-                ColumnData::Str { dict, codes },
-                ColumnData::Str {
-                    dict: od,
-                    codes: oc,
-                },
-            ) => {
+            (ColumnData::Str { dict, codes }, ColumnData::Str { dict: od, codes: oc }) => {
                 if Arc::ptr_eq(dict, od) {
                     codes.extend_from_slice(oc);
                 } else {
@@ -302,10 +276,7 @@ impl Column {
                 }
             }
             _ => {
-                return Err(DataError(format!(
-                    "cannot append a {} column to a {} column",
-                    other.ty, self.ty
-                )));
+                return Err(DataError(format!("cannot append a {} column to a {} column", other.ty, self.ty)));
             }
         }
         Ok(())
@@ -330,13 +301,7 @@ pub(crate) fn check_value(ty: ColumnType, v: &Value) -> Result<(), DataError> {
         (ColumnType::Timespan, Value::Timespan(_)) => true,
         _ => false,
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(DataError(format!(
-            "a value {v:?} cannot be stored in a column of type {ty}"
-        )))
-    }
+    if ok { Ok(()) } else { Err(DataError(format!("a value {v:?} cannot be stored in a column of type {ty}"))) }
 }
 
 /// The JSON form of a scalar, for storing it in a `dynamic` column.
@@ -345,8 +310,7 @@ pub(crate) fn value_to_json(v: &Value) -> serde_json::Value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => (*b).into(),
         Value::Long(x) => (*x).into(),
-        Value::Real(x) => serde_json::Number::from_f64(*x)
-            .map_or(serde_json::Value::Null, serde_json::Value::Number),
+        Value::Real(x) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, serde_json::Value::Number),
         Value::String(s) => serde_json::Value::String(s.to_string()),
         Value::DateTime(d) => serde_json::Value::String(d.to_string()),
         Value::Timespan(t) => serde_json::Value::String(t.to_string()),
@@ -363,10 +327,7 @@ pub struct ColumnDef {
 
 impl ColumnDef {
     pub fn new(name: impl Into<String>, ty: ColumnType) -> ColumnDef {
-        ColumnDef {
-            name: name.into(),
-            ty,
-        }
+        ColumnDef { name: name.into(), ty }
     }
 }
 
@@ -423,68 +384,29 @@ pub struct Table {
 impl Table {
     /// An empty table.
     pub fn new(name: impl Into<String>, schema: Schema) -> Table {
-        let columns = schema
-            .columns()
-            .iter()
-            .map(|c| Arc::new(Column::new(c.ty)))
-            .collect();
-        Table {
-            name: name.into(),
-            schema,
-            columns,
-            len: 0,
-        }
+        let columns = schema.columns().iter().map(|c| Arc::new(Column::new(c.ty))).collect();
+        Table { name: name.into(), schema, columns, len: 0 }
     }
 
     /// A table from named columns of equal length.
-    pub fn from_columns(
-        name: impl Into<String>,
-        columns: Vec<(String, Column)>,
-    ) -> Result<Table, DataError> {
+    pub fn from_columns(name: impl Into<String>, columns: Vec<(String, Column)>) -> Result<Table, DataError> {
         let len = columns.first().map_or(0, |(_, c)| c.len());
         if let Some((n, c)) = columns.iter().find(|(_, c)| c.len() != len) {
-            return Err(DataError(format!(
-                "column '{n}' has {} rows, expected {len}",
-                c.len()
-            )));
+            return Err(DataError(format!("column '{n}' has {} rows, expected {len}", c.len())));
         }
-        let schema = Schema::new(
-            columns
-                .iter()
-                .map(|(n, c)| ColumnDef::new(n.clone(), c.ty()))
-                .collect(),
-        )?;
-        Ok(Table {
-            name: name.into(),
-            schema,
-            columns: columns.into_iter().map(|(_, c)| Arc::new(c)).collect(),
-            len,
-        })
+        let schema = Schema::new(columns.iter().map(|(n, c)| ColumnDef::new(n.clone(), c.ty())).collect())?;
+        Ok(Table { name: name.into(), schema, columns: columns.into_iter().map(|(_, c)| Arc::new(c)).collect(), len })
     }
 
-    pub(crate) fn from_parts(
-        name: String,
-        schema: Schema,
-        columns: Vec<Arc<Column>>,
-        len: usize,
-    ) -> Table {
+    pub(crate) fn from_parts(name: String, schema: Schema, columns: Vec<Arc<Column>>, len: usize) -> Table {
         debug_assert!(columns.iter().all(|c| c.len() == len));
-        Table {
-            name,
-            schema,
-            columns,
-            len,
-        }
+        Table { name, schema, columns, len }
     }
 
     /// A builder that accumulates rows without the per-row sharing checks of [`Table::push_row`].
     pub fn builder(name: impl Into<String>, schema: Schema) -> TableBuilder {
         TableBuilder {
-            columns: schema
-                .columns()
-                .iter()
-                .map(|c| BuildCol::new(c.ty))
-                .collect(),
+            columns: schema.columns().iter().map(|c| BuildCol::new(c.ty)).collect(),
             filled: vec![usize::MAX; schema.len()],
             scratch: Vec::new(),
             table_name: name.into(),
@@ -572,8 +494,7 @@ impl Table {
 
     fn check_row_types(&self, row: &[Value]) -> Result<(), DataError> {
         for (c, v) in self.columns.iter().zip(row) {
-            check_value(c.ty(), v)
-                .map_err(|e| DataError(format!("{e} (table '{}')", self.name)))?;
+            check_value(c.ty(), v).map_err(|e| DataError(format!("{e} (table '{}')", self.name)))?;
         }
         Ok(())
     }
@@ -584,21 +505,13 @@ impl Table {
 #[derive(Clone, Debug)]
 enum BuildCol {
     Other(Column),
-    Str {
-        ty: ColumnType,
-        dict: Dict,
-        codes: Vec<u32>,
-    },
+    Str { ty: ColumnType, dict: Dict, codes: Vec<u32> },
 }
 
 impl BuildCol {
     fn new(ty: ColumnType) -> BuildCol {
         if ty.is_stringy() {
-            BuildCol::Str {
-                ty,
-                dict: Dict::new(),
-                codes: Vec::new(),
-            }
+            BuildCol::Str { ty, dict: Dict::new(), codes: Vec::new() }
         } else {
             BuildCol::Other(Column::new(ty))
         }
@@ -643,13 +556,7 @@ impl BuildCol {
     fn finish(self) -> Column {
         match self {
             BuildCol::Other(c) => c,
-            BuildCol::Str { ty, dict, codes } => Column::from_data(
-                ty,
-                ColumnData::Str {
-                    dict: Arc::new(dict),
-                    codes,
-                },
-            ),
+            BuildCol::Str { ty, dict, codes } => Column::from_data(ty, ColumnData::Str { dict: Arc::new(dict), codes }),
         }
     }
 }
@@ -686,18 +593,13 @@ impl TableBuilder {
     /// Appends one row from `(column name, value)` pairs; other columns get null. Unknown
     /// names are an error. On error nothing is appended. For hot loops resolve the names once
     /// with [`Schema::index_of`] and use [`TableBuilder::push_indexed`].
-    pub fn push_named<'a>(
-        &mut self,
-        fields: impl IntoIterator<Item = (&'a str, Value)>,
-    ) -> Result<(), DataError> {
+    pub fn push_named<'a>(&mut self, fields: impl IntoIterator<Item = (&'a str, Value)>) -> Result<(), DataError> {
         let mut indexed = Vec::new();
         for (name, v) in fields {
-            let i = self.schema.index_of(name).ok_or_else(|| {
-                DataError(format!(
-                    "table '{}' has no column '{name}'",
-                    self.table_name
-                ))
-            })?;
+            let i = self
+                .schema
+                .index_of(name)
+                .ok_or_else(|| DataError(format!("table '{}' has no column '{name}'", self.table_name)))?;
             indexed.push((i, v));
         }
         self.push_indexed(indexed)
@@ -705,10 +607,7 @@ impl TableBuilder {
 
     /// Appends one row from `(column index, value)` pairs; other columns get null. On error
     /// nothing is appended.
-    pub fn push_indexed(
-        &mut self,
-        fields: impl IntoIterator<Item = (usize, Value)>,
-    ) -> Result<(), DataError> {
+    pub fn push_indexed(&mut self, fields: impl IntoIterator<Item = (usize, Value)>) -> Result<(), DataError> {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         buf.extend(fields);
@@ -724,17 +623,11 @@ impl TableBuilder {
         let mut bad = None;
         for (i, v) in fields {
             let Some(c) = self.columns.get(*i) else {
-                bad = Some(DataError(format!(
-                    "column index {i} out of range for '{}'",
-                    self.table_name
-                )));
+                bad = Some(DataError(format!("column index {i} out of range for '{}'", self.table_name)));
                 break;
             };
             if self.filled[*i] == row {
-                bad = Some(DataError(format!(
-                    "column '{}' given twice in one row",
-                    self.schema.columns()[*i].name
-                )));
+                bad = Some(DataError(format!("column '{}' given twice in one row", self.schema.columns()[*i].name)));
                 break;
             }
             self.filled[*i] = row;
@@ -780,11 +673,7 @@ impl TableBuilder {
         Table {
             name: self.table_name,
             schema: self.schema,
-            columns: self
-                .columns
-                .into_iter()
-                .map(|c| Arc::new(c.finish()))
-                .collect(),
+            columns: self.columns.into_iter().map(|c| Arc::new(c.finish())).collect(),
             len: self.len,
         }
     }
@@ -847,21 +736,11 @@ mod tests {
     #[test]
     fn builder_fills_unnamed_columns_with_nulls() {
         let mut b = Table::builder("T", schema());
-        b.push_named([("s", Value::from("a")), ("n", Value::from(3))])
-            .unwrap();
-        b.push_row([
-            Value::DateTime(DateTime::UNIX_EPOCH),
-            "b".into(),
-            Value::Null,
-            2.5.into(),
-        ])
-        .unwrap();
+        b.push_named([("s", Value::from("a")), ("n", Value::from(3))]).unwrap();
+        b.push_row([Value::DateTime(DateTime::UNIX_EPOCH), "b".into(), Value::Null, 2.5.into()]).unwrap();
         let t = b.build();
         assert_eq!(t.len(), 2);
-        assert_eq!(
-            t.row(0),
-            vec![Value::Null, "a".into(), Value::Long(3), Value::Null]
-        );
+        assert_eq!(t.row(0), vec![Value::Null, "a".into(), Value::Long(3), Value::Null]);
         assert_eq!(t.value(1, 0), Value::DateTime(DateTime::UNIX_EPOCH));
         assert_eq!(t.value(1, 2), Value::Null);
     }
@@ -889,8 +768,7 @@ mod tests {
         a.append(&b.build()).unwrap();
         let s: Vec<Value> = (0..3).map(|i| a.value(i, 1)).collect();
         assert_eq!(s, vec!["x".into(), "y".into(), "x".into()]);
-        a.push_row([Value::Null, Value::Null, Value::Null, Value::Null])
-            .unwrap();
+        a.push_row([Value::Null, Value::Null, Value::Null, Value::Null]).unwrap();
         assert_eq!(a.value(3, 1), Value::from(""));
     }
 
@@ -898,9 +776,6 @@ mod tests {
     fn gather_maps_missing_rows_to_null() {
         let c = Column::from_values(ColumnType::Long, [Value::Long(1), Value::Long(2)]).unwrap();
         let g = c.gather(&[1, NULL_ROW, 0]);
-        assert_eq!(
-            (0..3).map(|i| g.get(i)).collect::<Vec<_>>(),
-            vec![Value::Long(2), Value::Null, Value::Long(1)]
-        );
+        assert_eq!((0..3).map(|i| g.get(i)).collect::<Vec<_>>(), vec![Value::Long(2), Value::Null, Value::Long(1)]);
     }
 }

@@ -113,9 +113,7 @@ impl DateTime {
 
     /// From whole seconds since the Unix epoch.
     pub fn from_unix_seconds(secs: i64) -> Option<DateTime> {
-        secs.checked_mul(TICKS_PER_SECOND)
-            .and_then(|t| t.checked_add(UNIX_EPOCH_TICKS))
-            .and_then(DateTime::from_ticks)
+        secs.checked_mul(TICKS_PER_SECOND).and_then(|t| t.checked_add(UNIX_EPOCH_TICKS)).and_then(DateTime::from_ticks)
     }
 
     /// From milliseconds since the Unix epoch.
@@ -137,8 +135,7 @@ impl DateTime {
 
     /// From a UTC calendar date and time of day; `None` if any field is out of range.
     pub fn from_ymd_hms(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<DateTime> {
-        if !(1..=9999).contains(&y) || !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo)
-        {
+        if !(1..=9999).contains(&y) || !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) {
             return None;
         }
         if h > 23 || mi > 59 || s > 59 {
@@ -254,11 +251,8 @@ impl From<std::time::SystemTime> for DateTime {
     /// Converts a system time; times outside 0001..=9999 saturate.
     fn from(t: std::time::SystemTime) -> DateTime {
         let ticks = match t.duration_since(std::time::UNIX_EPOCH) {
-            Ok(d) => {
-                UNIX_EPOCH_TICKS.saturating_add((d.as_nanos() / 100).min(i64::MAX as u128) as i64)
-            }
-            Err(e) => UNIX_EPOCH_TICKS
-                .saturating_sub((e.duration().as_nanos() / 100).min(i64::MAX as u128) as i64),
+            Ok(d) => UNIX_EPOCH_TICKS.saturating_add((d.as_nanos() / 100).min(i64::MAX as u128) as i64),
+            Err(e) => UNIX_EPOCH_TICKS.saturating_sub((e.duration().as_nanos() / 100).min(i64::MAX as u128) as i64),
         };
         DateTime(ticks.clamp(0, MAX_TICKS))
     }
@@ -315,9 +309,7 @@ impl Timespan {
         if s.contains(':') {
             return parse_clock_timespan(s);
         }
-        let split = s
-            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
-            .unwrap_or(s.len());
+        let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-')).unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
         let unit = if unit.is_empty() { "d" } else { unit };
         let per = Timespan::unit_ticks(unit)?;
@@ -535,10 +527,7 @@ impl Cursor<'_> {
         if self.i - start < min {
             return None;
         }
-        std::str::from_utf8(&self.b[start..self.i])
-            .ok()?
-            .parse()
-            .ok()
+        std::str::from_utf8(&self.b[start..self.i]).ok()?.parse().ok()
     }
 }
 
@@ -614,20 +603,9 @@ mod tests {
         ] {
             assert_eq!(DateTime::parse(s).unwrap().to_string(), s);
         }
-        assert_eq!(
-            DateTime::parse("2026-11-24").unwrap().to_string(),
-            "2026-11-24T00:00:00Z"
-        );
-        assert_eq!(
-            DateTime::parse("2026-11-24 10:30").unwrap().to_string(),
-            "2026-11-24T10:30:00Z"
-        );
-        assert_eq!(
-            DateTime::parse("2026-11-24T12:00:00+02:00")
-                .unwrap()
-                .to_string(),
-            "2026-11-24T10:00:00Z"
-        );
+        assert_eq!(DateTime::parse("2026-11-24").unwrap().to_string(), "2026-11-24T00:00:00Z");
+        assert_eq!(DateTime::parse("2026-11-24 10:30").unwrap().to_string(), "2026-11-24T10:30:00Z");
+        assert_eq!(DateTime::parse("2026-11-24T12:00:00+02:00").unwrap().to_string(), "2026-11-24T10:00:00Z");
         assert!(DateTime::parse("2026-02-30").is_none());
         assert!(DateTime::parse("2026-11-24T25:00:00Z").is_none());
         assert!(DateTime::parse("yesterday").is_none());
@@ -650,36 +628,15 @@ mod tests {
         assert_eq!(Timespan::parse("1h"), Some(Timespan::from_hours(1)));
         assert_eq!(Timespan::parse("1.5h"), Some(Timespan::from_minutes(90)));
         assert_eq!(Timespan::parse("100ms"), Some(Timespan::from_millis(100)));
-        assert_eq!(
-            Timespan::parse("01:30:00"),
-            Some(Timespan::from_minutes(90))
-        );
-        assert_eq!(
-            Timespan::parse("1.02:00:00"),
-            Some(Timespan::from_hours(26))
-        );
+        assert_eq!(Timespan::parse("01:30:00"), Some(Timespan::from_minutes(90)));
+        assert_eq!(Timespan::parse("1.02:00:00"), Some(Timespan::from_hours(26)));
         assert_eq!(Timespan::from_minutes(5).to_string(), "00:05:00");
         assert_eq!(Timespan::from_hours(26).to_string(), "1.02:00:00");
-        assert_eq!(
-            Timespan::from_millis(-1500).to_string(),
-            "-00:00:01.5000000"
-        );
-        assert_eq!(
-            Timespan::parse_iso8601("PT1H"),
-            Some(Timespan::from_hours(1))
-        );
-        assert_eq!(
-            Timespan::parse_iso8601("P1DT2H"),
-            Some(Timespan::from_hours(26))
-        );
-        assert_eq!(
-            Timespan::parse_iso8601("P2W"),
-            Some(Timespan::from_days(14))
-        );
-        assert_eq!(
-            Timespan::parse_iso8601("PT0.5S"),
-            Some(Timespan::from_millis(500))
-        );
+        assert_eq!(Timespan::from_millis(-1500).to_string(), "-00:00:01.5000000");
+        assert_eq!(Timespan::parse_iso8601("PT1H"), Some(Timespan::from_hours(1)));
+        assert_eq!(Timespan::parse_iso8601("P1DT2H"), Some(Timespan::from_hours(26)));
+        assert_eq!(Timespan::parse_iso8601("P2W"), Some(Timespan::from_days(14)));
+        assert_eq!(Timespan::parse_iso8601("PT0.5S"), Some(Timespan::from_millis(500)));
         assert_eq!(Timespan::parse_iso8601("P1M"), None);
         assert_eq!(Timespan::parse_iso8601("1h"), None);
     }

@@ -44,218 +44,29 @@ fn opt(v: Option<i64>) -> Value {
 /// |19 | 11:55 | c19  | prod-critical | 200  | 200          | aoai-eastus     | miss  | 290  |                          |
 /// |20 | 11:58 | c20  | growth        | 200  | 200          | aoai-westeurope | miss  | 310  |                          |
 #[allow(clippy::type_complexity)]
-fn gateway_rows() -> Vec<(
-    &'static str,
-    &'static str,
-    &'static str,
-    i64,
-    Option<i64>,
-    &'static str,
-    &'static str,
-    i64,
-    &'static str,
-)> {
+fn gateway_rows()
+-> Vec<(&'static str, &'static str, &'static str, i64, Option<i64>, &'static str, &'static str, i64, &'static str)> {
     vec![
-        (
-            "09:05",
-            "c01",
-            "growth",
-            200,
-            Some(200),
-            "aoai-eastus",
-            "miss",
-            120,
-            "",
-        ),
-        (
-            "09:15",
-            "c02",
-            "growth",
-            429,
-            None,
-            "",
-            "none",
-            5,
-            "TokenLimitExceeded",
-        ),
-        (
-            "09:40",
-            "c03",
-            "prod-critical",
-            200,
-            Some(200),
-            "aoai-eastus",
-            "miss",
-            300,
-            "",
-        ),
+        ("09:05", "c01", "growth", 200, Some(200), "aoai-eastus", "miss", 120, ""),
+        ("09:15", "c02", "growth", 429, None, "", "none", 5, "TokenLimitExceeded"),
+        ("09:40", "c03", "prod-critical", 200, Some(200), "aoai-eastus", "miss", 300, ""),
         ("09:55", "c04", "search", 200, None, "", "hit", 10, ""),
-        (
-            "10:00",
-            "c05",
-            "growth",
-            429,
-            None,
-            "",
-            "none",
-            3,
-            "TokenLimitExceeded",
-        ),
-        (
-            "10:10",
-            "c06",
-            "growth",
-            200,
-            Some(200),
-            "aoai-eastus",
-            "miss",
-            250,
-            "",
-        ),
-        (
-            "10:20",
-            "c07",
-            "search",
-            429,
-            Some(429),
-            "aoai-westeurope",
-            "miss",
-            80,
-            "",
-        ),
-        (
-            "10:30",
-            "c08",
-            "prod-critical",
-            200,
-            Some(200),
-            "aoai-eastus",
-            "miss",
-            410,
-            "",
-        ),
-        (
-            "10:45",
-            "c09",
-            "growth",
-            429,
-            None,
-            "",
-            "none",
-            4,
-            "TokenLimitExceeded",
-        ),
-        (
-            "10:59",
-            "c10",
-            "search",
-            200,
-            Some(200),
-            "aoai-westeurope",
-            "miss",
-            150,
-            "",
-        ),
-        (
-            "11:00",
-            "c11",
-            "growth",
-            200,
-            Some(200),
-            "aoai-eastus",
-            "miss",
-            220,
-            "",
-        ),
-        (
-            "11:05",
-            "c12",
-            "prod-critical",
-            503,
-            Some(503),
-            "aoai-eastus",
-            "miss",
-            1000,
-            "BackendConnectionFailure",
-        ),
-        (
-            "11:10",
-            "c13",
-            "growth",
-            429,
-            None,
-            "",
-            "none",
-            2,
-            "TokenLimitExceeded",
-        ),
+        ("10:00", "c05", "growth", 429, None, "", "none", 3, "TokenLimitExceeded"),
+        ("10:10", "c06", "growth", 200, Some(200), "aoai-eastus", "miss", 250, ""),
+        ("10:20", "c07", "search", 429, Some(429), "aoai-westeurope", "miss", 80, ""),
+        ("10:30", "c08", "prod-critical", 200, Some(200), "aoai-eastus", "miss", 410, ""),
+        ("10:45", "c09", "growth", 429, None, "", "none", 4, "TokenLimitExceeded"),
+        ("10:59", "c10", "search", 200, Some(200), "aoai-westeurope", "miss", 150, ""),
+        ("11:00", "c11", "growth", 200, Some(200), "aoai-eastus", "miss", 220, ""),
+        ("11:05", "c12", "prod-critical", 503, Some(503), "aoai-eastus", "miss", 1000, "BackendConnectionFailure"),
+        ("11:10", "c13", "growth", 429, None, "", "none", 2, "TokenLimitExceeded"),
         ("11:20", "c14", "search", 200, None, "", "hit", 12, ""),
-        (
-            "11:30",
-            "c15",
-            "prod-critical",
-            200,
-            Some(200),
-            "aoai-westeurope",
-            "miss",
-            330,
-            "",
-        ),
-        (
-            "11:35",
-            "c16",
-            "growth",
-            200,
-            Some(200),
-            "aoai-eastus",
-            "miss",
-            270,
-            "",
-        ),
-        (
-            "11:40",
-            "c17",
-            "search",
-            429,
-            Some(429),
-            "aoai-westeurope",
-            "miss",
-            90,
-            "",
-        ),
-        (
-            "11:50",
-            "c18",
-            "growth",
-            429,
-            None,
-            "",
-            "none",
-            6,
-            "TokenLimitExceeded",
-        ),
-        (
-            "11:55",
-            "c19",
-            "prod-critical",
-            200,
-            Some(200),
-            "aoai-eastus",
-            "miss",
-            290,
-            "",
-        ),
-        (
-            "11:58",
-            "c20",
-            "growth",
-            200,
-            Some(200),
-            "aoai-westeurope",
-            "miss",
-            310,
-            "",
-        ),
+        ("11:30", "c15", "prod-critical", 200, Some(200), "aoai-westeurope", "miss", 330, ""),
+        ("11:35", "c16", "growth", 200, Some(200), "aoai-eastus", "miss", 270, ""),
+        ("11:40", "c17", "search", 429, Some(429), "aoai-westeurope", "miss", 90, ""),
+        ("11:50", "c18", "growth", 429, None, "", "none", 6, "TokenLimitExceeded"),
+        ("11:55", "c19", "prod-critical", 200, Some(200), "aoai-eastus", "miss", 290, ""),
+        ("11:58", "c20", "growth", 200, Some(200), "aoai-westeurope", "miss", 310, ""),
     ]
 }
 
@@ -352,35 +163,22 @@ fn l(x: i64) -> Value {
 }
 
 fn col_names(t: &Table) -> Vec<&str> {
-    t.schema()
-        .columns()
-        .iter()
-        .map(|c| c.name.as_str())
-        .collect()
+    t.schema().columns().iter().map(|c| c.name.as_str()).collect()
 }
 
 #[test]
 fn counts_of_429_per_subscription() {
     // 429s: growth rows 2, 5, 9, 13, 18; search rows 7, 17; prod-critical none.
-    let t = q(
-        "ApiManagementGatewayLogs | where ResponseCode == 429 | summarize count() by ApimSubscriptionId",
-    );
+    let t = q("ApiManagementGatewayLogs | where ResponseCode == 429 | summarize count() by ApimSubscriptionId");
     assert_eq!(col_names(&t), ["ApimSubscriptionId", "count_"]);
-    assert_eq!(
-        sorted_rows(&t),
-        vec![vec![s("growth"), l(5)], vec![s("search"), l(2)]]
-    );
+    assert_eq!(sorted_rows(&t), vec![vec![s("growth"), l(5)], vec![s("search"), l(2)]]);
     // The same with countif keeps the zero row for prod-critical.
     let t = q(
         "ApiManagementGatewayLogs | summarize throttled = countif(ResponseCode == 429), total = count() by ApimSubscriptionId | order by ApimSubscriptionId asc",
     );
     assert_eq!(
         rows(&t),
-        vec![
-            vec![s("growth"), l(5), l(10)],
-            vec![s("prod-critical"), l(0), l(5)],
-            vec![s("search"), l(2), l(5)],
-        ]
+        vec![vec![s("growth"), l(5), l(10)], vec![s("prod-critical"), l(0), l(5)], vec![s("search"), l(2), l(5)],]
     );
 }
 
@@ -434,11 +232,7 @@ fn leftouter_join_fills_missing_right_rows_with_nulls() {
         | where isnull(TotalTokens)
         | project CorrelationId, CorrelationId1, DeploymentName, TotalTokens, TimeGenerated1");
     assert_eq!(
-        t.schema()
-            .columns()
-            .iter()
-            .map(|c| (c.name.as_str(), c.ty.name()))
-            .collect::<Vec<_>>(),
+        t.schema().columns().iter().map(|c| (c.name.as_str(), c.ty.name())).collect::<Vec<_>>(),
         [
             ("CorrelationId", "string"),
             ("CorrelationId1", "string"),
@@ -448,14 +242,7 @@ fn leftouter_join_fills_missing_right_rows_with_nulls() {
         ]
     );
     let corr: Vec<Value> = rows(&t).iter().map(|r| r[0].clone()).collect();
-    assert_eq!(
-        corr,
-        [
-            "c02", "c04", "c05", "c07", "c09", "c12", "c13", "c14", "c17", "c18"
-        ]
-        .map(s)
-        .to_vec()
-    );
+    assert_eq!(corr, ["c02", "c04", "c05", "c07", "c09", "c12", "c13", "c14", "c17", "c18"].map(s).to_vec());
     for r in rows(&t) {
         assert_eq!(r[1..], [s(""), s(""), Value::Null, Value::Null]);
     }
@@ -467,21 +254,15 @@ fn leftouter_join_fills_missing_right_rows_with_nulls() {
     // leftanti / leftsemi split the gateway rows 10 / 10; the default (innerunique) keeps one
     // left row per key, so c16 pairs with both of its LLM rows: 10 + 1.
     assert_eq!(
-        rows(&q(
-            "ApiManagementGatewayLogs | join kind=leftanti ApiManagementGatewayLlmLog on CorrelationId | count"
-        )),
+        rows(&q("ApiManagementGatewayLogs | join kind=leftanti ApiManagementGatewayLlmLog on CorrelationId | count")),
         vec![vec![l(10)]]
     );
     assert_eq!(
-        rows(&q(
-            "ApiManagementGatewayLogs | join kind=leftsemi ApiManagementGatewayLlmLog on CorrelationId | count"
-        )),
+        rows(&q("ApiManagementGatewayLogs | join kind=leftsemi ApiManagementGatewayLlmLog on CorrelationId | count")),
         vec![vec![l(10)]]
     );
     assert_eq!(
-        rows(&q(
-            "ApiManagementGatewayLogs | join ApiManagementGatewayLlmLog on CorrelationId | count"
-        )),
+        rows(&q("ApiManagementGatewayLogs | join ApiManagementGatewayLlmLog on CorrelationId | count")),
         vec![vec![l(11)]]
     );
     // $left/$right keys.
@@ -494,18 +275,9 @@ fn leftouter_join_fills_missing_right_rows_with_nulls() {
 #[test]
 fn bin_time_generated_by_hour() {
     // 09:xx rows 1-4, 10:xx rows 5-10, 11:xx rows 11-20.
-    let t = q(
-        "ApiManagementGatewayLogs | summarize count() by bin(TimeGenerated, 1h) | order by TimeGenerated asc",
-    );
+    let t = q("ApiManagementGatewayLogs | summarize count() by bin(TimeGenerated, 1h) | order by TimeGenerated asc");
     assert_eq!(col_names(&t), ["TimeGenerated", "count_"]);
-    assert_eq!(
-        rows(&t),
-        vec![
-            vec![at("09:00"), l(4)],
-            vec![at("10:00"), l(6)],
-            vec![at("11:00"), l(10)],
-        ]
-    );
+    assert_eq!(rows(&t), vec![vec![at("09:00"), l(4)], vec![at("10:00"), l(6)], vec![at("11:00"), l(10)],]);
     // 429s per subscription per hour: growth 09:00 1 (row 2), 10:00 2 (5, 9), 11:00 2 (13, 18);
     // search 10:00 1 (7), 11:00 1 (17).
     let t = q(
@@ -524,14 +296,10 @@ fn bin_time_generated_by_hour() {
     // bin on numbers: TotalTime in hundreds: 0-99: 2,3,4,5,6,10,12,80,90 (9);
     // 100-199: 120,150 (2); 200-299: 220,250,270,290 (4); 300-399: 300,310,330 (3);
     // 400-499: 410 (1); 1000: 1.
-    let t = q(
-        "ApiManagementGatewayLogs | summarize n = count() by b = bin(TotalTime, 100) | order by b asc",
-    );
+    let t = q("ApiManagementGatewayLogs | summarize n = count() by b = bin(TotalTime, 100) | order by b asc");
     assert_eq!(
         rows(&t),
-        [(0, 9), (100, 2), (200, 4), (300, 3), (400, 1), (1000, 1)]
-            .map(|(b, n)| vec![l(b), l(n)])
-            .to_vec()
+        [(0, 9), (100, 2), (200, 4), (300, 3), (400, 1), (1000, 1)].map(|(b, n)| vec![l(b), l(n)]).to_vec()
     );
 }
 
@@ -544,26 +312,15 @@ fn percentiles_are_nearest_rank() {
     );
     assert_eq!(
         col_names(&t),
-        [
-            "percentile_TotalTime_50",
-            "percentile_TotalTime_90",
-            "p95",
-            "percentile_TotalTime_99_5"
-        ]
+        ["percentile_TotalTime_50", "percentile_TotalTime_90", "p95", "percentile_TotalTime_99_5"]
     );
     assert_eq!(rows(&t), vec![vec![l(120), l(330), l(410), l(1000)]]);
     // Per subscription p50: growth 2,3,4,5,6,120,220,250,270,310 -> 5th = 6;
     // prod-critical 290,300,330,410,1000 -> 3rd = 330; search 10,12,80,90,150 -> 3rd = 80.
-    let t = q(
-        "ApiManagementGatewayLogs | summarize p50 = percentile(TotalTime, 50) by ApimSubscriptionId",
-    );
+    let t = q("ApiManagementGatewayLogs | summarize p50 = percentile(TotalTime, 50) by ApimSubscriptionId");
     assert_eq!(
         sorted_rows(&t),
-        vec![
-            vec![s("growth"), l(6)],
-            vec![s("prod-critical"), l(330)],
-            vec![s("search"), l(80)],
-        ]
+        vec![vec![s("growth"), l(6)], vec![s("prod-critical"), l(330)], vec![s("search"), l(80)],]
     );
 }
 
@@ -571,26 +328,18 @@ fn percentiles_are_nearest_rank() {
 fn dcount_avg_min_max() {
     // Backends in use (non-empty): growth eastus + westeurope (row 20), prod-critical eastus +
     // westeurope (row 15), search westeurope only.
-    let t = q(
-        "ApiManagementGatewayLogs | where isnotempty(BackendId) | summarize dcount(BackendId) by ApimSubscriptionId",
-    );
+    let t =
+        q("ApiManagementGatewayLogs | where isnotempty(BackendId) | summarize dcount(BackendId) by ApimSubscriptionId");
     assert_eq!(col_names(&t), ["ApimSubscriptionId", "dcount_BackendId"]);
     assert_eq!(
         sorted_rows(&t),
-        vec![
-            vec![s("growth"), l(2)],
-            vec![s("prod-critical"), l(2)],
-            vec![s("search"), l(1)],
-        ]
+        vec![vec![s("growth"), l(2)], vec![s("prod-critical"), l(2)], vec![s("search"), l(1)],]
     );
     // prod-critical TotalTime: 300, 410, 1000, 330, 290 -> avg 2330 / 5 = 466, min 290, max 1000.
     let t = q(
         "ApiManagementGatewayLogs | where ApimSubscriptionId == 'prod-critical' | summarize avg(TotalTime), min(TotalTime), max(TotalTime), max(TimeGenerated), dcount(ApimSubscriptionId)",
     );
-    assert_eq!(
-        rows(&t),
-        vec![vec![Value::Real(466.0), l(290), l(1000), at("11:55"), l(1)]]
-    );
+    assert_eq!(rows(&t), vec![vec![Value::Real(466.0), l(290), l(1000), at("11:55"), l(1)]]);
 }
 
 #[test]
@@ -606,15 +355,11 @@ fn cache_hit_rate_is_an_expression_over_aggregates() {
 fn let_scalars_and_ago_follow_the_given_clock() {
     // now = 12:00. After 11:00 strictly: rows 12-20 (9); from 11:00 inclusive: 10.
     assert_eq!(
-        rows(&q(
-            "let since = ago(1h); ApiManagementGatewayLogs | where TimeGenerated > since | count"
-        )),
+        rows(&q("let since = ago(1h); ApiManagementGatewayLogs | where TimeGenerated > since | count")),
         vec![vec![l(9)]]
     );
     assert_eq!(
-        rows(&q(
-            "let since = ago(1h); ApiManagementGatewayLogs | where TimeGenerated >= since | count"
-        )),
+        rows(&q("let since = ago(1h); ApiManagementGatewayLogs | where TimeGenerated >= since | count")),
         vec![vec![l(10)]]
     );
     // 30 minutes: rows 15-20 (11:30 .. 11:58).
@@ -657,33 +402,18 @@ fn let_scalars_and_ago_follow_the_given_clock() {
 
 #[test]
 fn top_take_and_order() {
-    let t =
-        q("ApiManagementGatewayLogs | top 3 by TotalTime desc | project CorrelationId, TotalTime");
-    assert_eq!(
-        rows(&t),
-        vec![
-            vec![s("c12"), l(1000)],
-            vec![s("c08"), l(410)],
-            vec![s("c15"), l(330)],
-        ]
-    );
+    let t = q("ApiManagementGatewayLogs | top 3 by TotalTime desc | project CorrelationId, TotalTime");
+    assert_eq!(rows(&t), vec![vec![s("c12"), l(1000)], vec![s("c08"), l(410)], vec![s("c15"), l(330)],]);
     let t = q("ApiManagementGatewayLogs | order by TotalTime asc | take 2 | project CorrelationId");
     assert_eq!(rows(&t), vec![vec![s("c13")], vec![s("c05")]]);
     // Default order is descending; ties keep input order (c06, c20 ... no ties on TotalTime,
     // so sort by code then time): 503 first, then the 429s in time order.
-    let t = q(
-        "ApiManagementGatewayLogs | sort by ResponseCode, TimeGenerated asc | limit 3 | project CorrelationId",
-    );
-    assert_eq!(
-        rows(&t),
-        vec![vec![s("c12")], vec![s("c02")], vec![s("c05")]]
-    );
+    let t = q("ApiManagementGatewayLogs | sort by ResponseCode, TimeGenerated asc | limit 3 | project CorrelationId");
+    assert_eq!(rows(&t), vec![vec![s("c12")], vec![s("c02")], vec![s("c05")]]);
     assert_eq!(q("ApiManagementGatewayLogs | take 5").len(), 5);
     assert_eq!(q("ApiManagementGatewayLogs | take 0").len(), 0);
     // top N by a string, ascending.
-    let t = q(
-        "ApiManagementGatewayLogs | distinct ApimSubscriptionId | top 2 by ApimSubscriptionId asc",
-    );
+    let t = q("ApiManagementGatewayLogs | distinct ApimSubscriptionId | top 2 by ApimSubscriptionId asc");
     assert_eq!(rows(&t), vec![vec![s("growth")], vec![s("prod-critical")]]);
 }
 
@@ -700,17 +430,11 @@ fn where_operators() {
     assert_eq!(count("ResponseCode !in (429, 503)"), 12);
     assert_eq!(count("ApimSubscriptionId =~ 'GROWTH'"), 10);
     assert_eq!(count("ApimSubscriptionId !~ 'GROWTH'"), 10);
-    assert_eq!(
-        count("ApimSubscriptionId in~ ('Search', 'PROD-critical')"),
-        10
-    );
+    assert_eq!(count("ApimSubscriptionId in~ ('Search', 'PROD-critical')"), 10);
     assert_eq!(count("BackendId has 'westeurope'"), 5);
     assert_eq!(count("BackendId has 'west'"), 0);
     assert_eq!(count("BackendId contains 'west'"), 5);
-    assert_eq!(
-        count("BackendId !has 'eastus' and isnotempty(BackendId)"),
-        5
-    );
+    assert_eq!(count("BackendId !has 'eastus' and isnotempty(BackendId)"), 5);
     assert_eq!(count("BackendId startswith 'AOAI'"), 13);
     assert_eq!(count("BackendId startswith_cs 'AOAI'"), 0);
     assert_eq!(count("isempty(BackendId)"), 7);
@@ -718,16 +442,10 @@ fn where_operators() {
     assert_eq!(count("not(IsRequestSuccess)"), 8);
     assert_eq!(count("TotalTime between (100 .. 300)"), 7);
     assert_eq!(count("TotalTime !between (100 .. 300)"), 13);
-    assert_eq!(
-        count("(ResponseCode == 429 or ResponseCode == 503) and ApimSubscriptionId != 'growth'"),
-        3
-    );
+    assert_eq!(count("(ResponseCode == 429 or ResponseCode == 503) and ApimSubscriptionId != 'growth'"), 3);
     assert_eq!(count("TotalTime * 2 > 600 and TotalTime / 2 < 300"), 3);
     assert_eq!(count("LastErrorReason == ''"), 14);
-    assert_eq!(
-        count("strlen(CorrelationId) == 3 and CorrelationId endswith '0'"),
-        2
-    );
+    assert_eq!(count("strlen(CorrelationId) == 3 and CorrelationId endswith '0'"), 2);
     assert_eq!(
         count(
             "ApimSubscriptionId in (ApiManagementGatewayLogs | where ResponseCode == 503 | project ApimSubscriptionId)"
@@ -770,13 +488,7 @@ fn extend_project_and_scalar_functions() {
 fn timespan_restricts_every_table_reference() {
     // [11:00, 12:00]: gateway rows 11-20 (10), LLM rows c11..c99 (7) of which 6 are headers.
     let span = parse_timespan_param("PT1H", now()).unwrap();
-    let t = run(
-        "ApiManagementGatewayLogs | count",
-        &catalog(),
-        now(),
-        Some(span),
-    )
-    .unwrap();
+    let t = run("ApiManagementGatewayLogs | count", &catalog(), now(), Some(span)).unwrap();
     assert_eq!(rows(&t), vec![vec![l(10)]]);
     let t = run(
         "ApiManagementGatewayLlmLog | where DeploymentName != '' | join kind=leftouter ApiManagementGatewayLogs on CorrelationId | summarize sum(TotalTokens) by ApimSubscriptionId",
@@ -786,25 +498,14 @@ fn timespan_restricts_every_table_reference() {
     )
     .unwrap();
     // growth c11 150 + c16 200 + c20 200 = 550; prod-critical c15 400 + c19 350 = 750; c99 20.
-    assert_eq!(
-        sorted_rows(&t),
-        vec![
-            vec![s(""), l(20)],
-            vec![s("growth"), l(550)],
-            vec![s("prod-critical"), l(750)]
-        ]
-    );
+    assert_eq!(sorted_rows(&t), vec![vec![s(""), l(20)], vec![s("growth"), l(550)], vec![s("prod-critical"), l(750)]]);
 }
 
 #[test]
 fn summarize_over_no_rows() {
-    let t = q(
-        "ApiManagementGatewayLogs | where ResponseCode == 999 | summarize count(), sum(TotalTime)",
-    );
+    let t = q("ApiManagementGatewayLogs | where ResponseCode == 999 | summarize count(), sum(TotalTime)");
     assert_eq!(rows(&t), vec![vec![l(0), Value::Null]]);
-    let t = q(
-        "ApiManagementGatewayLogs | where ResponseCode == 999 | summarize count() by ApimSubscriptionId",
-    );
+    let t = q("ApiManagementGatewayLogs | where ResponseCode == 999 | summarize count() by ApimSubscriptionId");
     assert_eq!(t.len(), 0);
     assert_eq!(col_names(&t), ["ApimSubscriptionId", "count_"]);
 }
@@ -865,10 +566,7 @@ fn unknown_column_error_names_the_column() {
     let query = "ApiManagementGatewayLogs | where ResponseCod == 429";
     let e = run(query, &catalog(), now(), None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::UnresolvedName);
-    assert_eq!(
-        e.message(),
-        "'where' operator: Failed to resolve scalar expression named 'ResponseCod'"
-    );
+    assert_eq!(e.message(), "'where' operator: Failed to resolve scalar expression named 'ResponseCod'");
     assert_eq!(e.token(), Some("ResponseCod"));
     assert_eq!(e.position().unwrap().column, 34);
     let body = e.to_response_json();
@@ -877,110 +575,46 @@ fn unknown_column_error_names_the_column() {
     assert_eq!(body["error"]["innererror"]["innererror"]["code"], "SEM0100");
     assert_eq!(body["error"]["innererror"]["innererror"]["pos"], 33);
     // Also on an empty table, in summarize, and for tables.
-    let e = run(
-        "ApiManagementGatewayLogs | take 0 | summarize sum(Tokens) by ApimSubscriptionId",
-        &catalog(),
-        now(),
-        None,
-    )
-    .unwrap_err();
-    assert_eq!(
-        e.message(),
-        "'summarize' operator: Failed to resolve scalar expression named 'Tokens'"
-    );
+    let e =
+        run("ApiManagementGatewayLogs | take 0 | summarize sum(Tokens) by ApimSubscriptionId", &catalog(), now(), None)
+            .unwrap_err();
+    assert_eq!(e.message(), "'summarize' operator: Failed to resolve scalar expression named 'Tokens'");
     let e = run("ApiManagementGatewayLog | count", &catalog(), now(), None).unwrap_err();
-    assert_eq!(
-        e.message(),
-        "Failed to resolve table or column expression named 'ApiManagementGatewayLog'"
-    );
+    assert_eq!(e.message(), "Failed to resolve table or column expression named 'ApiManagementGatewayLog'");
     assert_eq!(e.position().unwrap().column, 1);
-    let e = run(
-        "ApiManagementGatewayLogs | join kind=inner ApiManagementGatewayLlmLog on Corr",
-        &catalog(),
-        now(),
-        None,
-    )
-    .unwrap_err();
+    let e =
+        run("ApiManagementGatewayLogs | join kind=inner ApiManagementGatewayLlmLog on Corr", &catalog(), now(), None)
+            .unwrap_err();
     assert_eq!(e.token(), Some("Corr"));
 }
 
 #[test]
 fn type_errors_are_semantic_and_positioned() {
-    let e = run(
-        "ApiManagementGatewayLogs | where ResponseCode == '429'",
-        &catalog(),
-        now(),
-        None,
-    )
-    .unwrap_err();
+    let e = run("ApiManagementGatewayLogs | where ResponseCode == '429'", &catalog(), now(), None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Semantic);
-    assert!(
-        e.message()
-            .contains("Cannot compare values of types int and string"),
-        "{}",
-        e.message()
-    );
+    assert!(e.message().contains("Cannot compare values of types int and string"), "{}", e.message());
     assert_eq!(e.position().unwrap().column, 34);
-    let e = run(
-        "ApiManagementGatewayLogs | where TotalTime",
-        &catalog(),
-        now(),
-        None,
-    )
-    .unwrap_err();
+    let e = run("ApiManagementGatewayLogs | where TotalTime", &catalog(), now(), None).unwrap_err();
     assert!(e.message().contains("must be of type bool"));
-    let e = run(
-        "ApiManagementGatewayLogs | extend x = count()",
-        &catalog(),
-        now(),
-        None,
-    )
-    .unwrap_err();
+    let e = run("ApiManagementGatewayLogs | extend x = count()", &catalog(), now(), None).unwrap_err();
     assert!(e.message().contains("can only be used in summarize"));
-    let e = run(
-        "ApiManagementGatewayLogs | summarize TotalTime by ApimSubscriptionId",
-        &catalog(),
-        now(),
-        None,
-    )
-    .unwrap_err();
+    let e = run("ApiManagementGatewayLogs | summarize TotalTime by ApimSubscriptionId", &catalog(), now(), None)
+        .unwrap_err();
     assert!(e.message().contains("not an aggregate"));
-    let e = run(
-        "ApiManagementGatewayLogs | summarize sum(ApimSubscriptionId)",
-        &catalog(),
-        now(),
-        None,
-    )
-    .unwrap_err();
+    let e = run("ApiManagementGatewayLogs | summarize sum(ApimSubscriptionId)", &catalog(), now(), None).unwrap_err();
     assert_eq!(e.token(), Some("ApimSubscriptionId"));
-    assert_eq!(
-        e.to_response_json()["error"]["innererror"]["innererror"]["code"],
-        "SEM0001"
-    );
+    assert_eq!(e.to_response_json()["error"]["innererror"]["innererror"]["code"], "SEM0001");
 }
 
 #[test]
 fn deep_expressions_are_bounded() {
     // Just under the limits evaluates; far over is an error, not a stack overflow.
-    let nested = format!(
-        "ApiManagementGatewayLogs | where {}true{} | count",
-        "(".repeat(50),
-        ")".repeat(50)
-    );
+    let nested = format!("ApiManagementGatewayLogs | where {}true{} | count", "(".repeat(50), ")".repeat(50));
     assert_eq!(rows(&q(&nested)), vec![vec![l(20)]]);
-    let chain = format!(
-        "ApiManagementGatewayLogs | extend x = 0{} | summarize max(x)",
-        " + 1".repeat(200)
-    );
+    let chain = format!("ApiManagementGatewayLogs | extend x = 0{} | summarize max(x)", " + 1".repeat(200));
     assert_eq!(rows(&q(&chain)), vec![vec![l(200)]]);
-    let too_long = format!(
-        "ApiManagementGatewayLogs | extend x = 0{}",
-        " + 1".repeat(5000)
-    );
-    assert_eq!(
-        run(&too_long, &catalog(), now(), None).unwrap_err().kind(),
-        ErrorKind::Syntax
-    );
+    let too_long = format!("ApiManagementGatewayLogs | extend x = 0{}", " + 1".repeat(5000));
+    assert_eq!(run(&too_long, &catalog(), now(), None).unwrap_err().kind(), ErrorKind::Syntax);
 }
 
 /// `customMetrics` / `AppMetrics` rows as `llm-emit-token-metric` writes them.
@@ -1025,36 +659,22 @@ fn metrics_catalog() -> Vec<Table> {
 
 #[test]
 fn token_metrics_through_dynamic_dimensions() {
-    let mq = |query: &str| {
-        run(query, &metrics_catalog(), now(), None).unwrap_or_else(|e| panic!("{query}\n{e}"))
-    };
+    let mq = |query: &str| run(query, &metrics_catalog(), now(), None).unwrap_or_else(|e| panic!("{query}\n{e}"));
     // The AI-Gateway lab's query shape: growth 100 + 50, search 70 (Prompt Tokens excluded).
     let t = mq(
         "customMetrics | where name == 'Total Tokens' | extend d = parse_json(customDimensions) | extend apimSubscription = tostring(d.['Subscription ID']) | summarize tokens = sum(value) by apimSubscription | order by tokens desc",
     );
-    assert_eq!(
-        rows(&t),
-        vec![
-            vec![s("growth"), Value::Real(150.0)],
-            vec![s("search"), Value::Real(70.0)],
-        ]
-    );
+    assert_eq!(rows(&t), vec![vec![s("growth"), Value::Real(150.0)], vec![s("search"), Value::Real(70.0)],]);
     let t = mq(
         "AppMetrics | where Name == 'Total Tokens' | summarize sum(Sum), sum(ItemCount) by sub = tostring(Properties['Subscription ID']) | order by sub asc",
     );
     assert_eq!(col_names(&t), ["sub", "sum_Sum", "sum_ItemCount"]);
     assert_eq!(
         rows(&t),
-        vec![
-            vec![s("growth"), Value::Real(150.0), l(2)],
-            vec![s("search"), Value::Real(70.0), l(1)],
-        ]
+        vec![vec![s("growth"), Value::Real(150.0), l(2)], vec![s("search"), Value::Real(70.0), l(1)],]
     );
     // Dynamic values come back as JSON text; the timespan restricts on `timestamp` here.
-    let span = (
-        DateTime::parse("2026-11-24T10:05:00Z").unwrap(),
-        DateTime::parse("2026-11-24T10:10:00Z").unwrap(),
-    );
+    let span = (DateTime::parse("2026-11-24T10:05:00Z").unwrap(), DateTime::parse("2026-11-24T10:10:00Z").unwrap());
     let t = run(
         "customMetrics | project timestamp, customDimensions.['API ID'], customDimensions",
         &metrics_catalog(),
@@ -1063,36 +683,23 @@ fn token_metrics_through_dynamic_dimensions() {
     )
     .unwrap();
     let body = t.to_response_json();
-    assert_eq!(
-        body["tables"][0]["columns"][1],
-        json!({"name": "customDimensions_API ID", "type": "dynamic"})
-    );
+    assert_eq!(body["tables"][0]["columns"][1], json!({"name": "customDimensions_API ID", "type": "dynamic"}));
     assert_eq!(body["tables"][0]["rows"][0][1], json!("\"inference-api\""));
-    assert_eq!(
-        body["tables"][0]["rows"][1][2],
-        json!("{\"API ID\":\"inference-api\",\"Subscription ID\":\"search\"}")
-    );
+    assert_eq!(body["tables"][0]["rows"][1][2], json!("{\"API ID\":\"inference-api\",\"Subscription ID\":\"search\"}"));
     assert_eq!(t.len(), 2);
 }
 
 #[test]
 fn distinct_count_and_render() {
-    let t = q(
-        "ApiManagementGatewayLogs | where ResponseCode == 429 | distinct ApimSubscriptionId, Cache",
-    );
-    assert_eq!(
-        rows(&t),
-        vec![vec![s("growth"), s("none")], vec![s("search"), s("miss")]]
-    );
+    let t = q("ApiManagementGatewayLogs | where ResponseCode == 429 | distinct ApimSubscriptionId, Cache");
+    assert_eq!(rows(&t), vec![vec![s("growth"), s("none")], vec![s("search"), s("miss")]]);
     let t = q(
         "ApiManagementGatewayLogs | summarize count() by bin(TimeGenerated, 1h) | render timechart with (title='hourly')",
     );
     assert_eq!(t.len(), 3);
     assert_eq!(col_names(&q("ApiManagementGatewayLogs | count")), ["Count"]);
     // Comments and line breaks anywhere.
-    let t = q(
-        "// 429s\nApiManagementGatewayLogs // the gateway\n| where ResponseCode == 429 // throttled\n| count",
-    );
+    let t = q("// 429s\nApiManagementGatewayLogs // the gateway\n| where ResponseCode == 429 // throttled\n| count");
     assert_eq!(rows(&t), vec![vec![l(7)]]);
 }
 
@@ -1101,10 +708,7 @@ fn more_error_positions() {
     let err = |query: &str| run(query, &catalog(), now(), None).unwrap_err();
     let e = err("ApiManagementGatewayLogs\n| project-away Nope");
     assert_eq!(e.token(), Some("Nope"));
-    assert_eq!(
-        (e.position().unwrap().line, e.position().unwrap().column),
-        (2, 16)
-    );
+    assert_eq!((e.position().unwrap().line, e.position().unwrap().column), (2, 16));
     let e = err("ApiManagementGatewayLogs | summarize percentiles(TotalTime, 50, 95)");
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     assert_eq!(e.token(), Some("percentiles"));

@@ -142,37 +142,19 @@ fn catalog() -> Vec<Table> {
     let mut g = Table::builder(schemas::GATEWAY_LOGS, schemas::gateway_logs());
     let mut l = Table::builder(schemas::GATEWAY_LLM_LOG, schemas::gateway_llm_log());
     for i in 0..30i64 {
-        let t = Value::DateTime(
-            now.checked_add(aigw_kql::Timespan::from_minutes(-7 * i))
-                .unwrap(),
-        );
+        let t = Value::DateTime(now.checked_add(aigw_kql::Timespan::from_minutes(-7 * i)).unwrap());
         let corr = Value::from(format!("c{}", i % 17));
         g.push_named([
             ("TimeGenerated", t.clone()),
             ("CorrelationId", corr.clone()),
-            (
-                "ApimSubscriptionId",
-                Value::from(["a", "b", ""][i as usize % 3]),
-            ),
+            ("ApimSubscriptionId", Value::from(["a", "b", ""][i as usize % 3])),
             ("ResponseCode", Value::from([200, 429, 503][i as usize % 3])),
-            (
-                "TotalTime",
-                if i % 5 == 0 {
-                    Value::Null
-                } else {
-                    Value::from(i * 13)
-                },
-            ),
+            ("TotalTime", if i % 5 == 0 { Value::Null } else { Value::from(i * 13) }),
             ("Cache", Value::from("miss")),
             ("Errors", Value::dynamic(serde_json::json!([{"i": i}]))),
         ])
         .unwrap();
-        l.push_named([
-            ("TimeGenerated", t),
-            ("CorrelationId", corr),
-            ("TotalTokens", Value::from(i * 100)),
-        ])
-        .unwrap();
+        l.push_named([("TimeGenerated", t), ("CorrelationId", corr), ("TotalTokens", Value::from(i * 100))]).unwrap();
     }
     let mut t = Table::builder("T", schemas::gateway_llm_log());
     t.push_named([("TotalTokens", Value::from(1))]).unwrap();

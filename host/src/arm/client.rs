@@ -174,16 +174,16 @@ impl ArmClient {
             request = request.header("content-type", "application/json").body(body.to_string());
         }
         let started = std::time::Instant::now();
-        let response = request.send().await.map_err(|e| ArmError::Transport {
-            message: without_url(&e),
-            request_id: request_id.clone(),
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ArmError::Transport { message: without_url(&e), request_id: request_id.clone() })?;
         let status = response.status();
         let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let body = response.text().await.map_err(|e| ArmError::Transport {
-            message: without_url(&e),
-            request_id: request_id.clone(),
-        })?;
+        let body = response
+            .text()
+            .await
+            .map_err(|e| ArmError::Transport { message: without_url(&e), request_id: request_id.clone() })?;
         tracing::debug!(%method, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, client_request_id = %request_id, "ARM {}", path_of(url));
         if status.is_success() {
             return Ok(ArmResponse { status: status.as_u16(), etag, body, request_id });
@@ -195,7 +195,8 @@ impl ArmClient {
         let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
         let error = &parsed["error"];
         let code = error["code"].as_str().unwrap_or(status.canonical_reason().unwrap_or("Error")).to_string();
-        let mut message = error["message"].as_str().map(str::to_string).unwrap_or_else(|| body.chars().take(500).collect());
+        let mut message =
+            error["message"].as_str().map(str::to_string).unwrap_or_else(|| body.chars().take(500).collect());
         if let Some(details) = error["details"].as_array() {
             for detail in details.iter().filter_map(|d| d["message"].as_str()) {
                 message.push_str("; ");

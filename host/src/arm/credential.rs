@@ -38,7 +38,9 @@ impl Credential {
     pub fn from_environment() -> anyhow::Result<Self> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let pinned = var("AZURE_TOKEN_CREDENTIALS").map(|v| v.to_ascii_lowercase());
-        let has_secret = var("AZURE_TENANT_ID").is_some() && var("AZURE_CLIENT_ID").is_some() && var("AZURE_CLIENT_SECRET").is_some();
+        let has_secret = var("AZURE_TENANT_ID").is_some()
+            && var("AZURE_CLIENT_ID").is_some()
+            && var("AZURE_CLIENT_SECRET").is_some();
         let has_workload = var("AZURE_FEDERATED_TOKEN_FILE").is_some();
         let has_msi = var("IDENTITY_ENDPOINT").is_some() || var("MSI_ENDPOINT").is_some();
         let choice = match pinned.as_deref() {
@@ -66,21 +68,32 @@ impl Credential {
             "secret" => {
                 let tenant = var("AZURE_TENANT_ID").ok_or_else(|| anyhow::anyhow!("AZURE_TENANT_ID is not set"))?;
                 let client = client_id.clone().ok_or_else(|| anyhow::anyhow!("AZURE_CLIENT_ID is not set"))?;
-                let secret = var("AZURE_CLIENT_SECRET").ok_or_else(|| anyhow::anyhow!("AZURE_CLIENT_SECRET is not set"))?;
-                (ClientSecretCredential::new(&tenant, client.clone(), Secret::new(secret), None)?, format!("service principal {client} (client secret)"))
+                let secret =
+                    var("AZURE_CLIENT_SECRET").ok_or_else(|| anyhow::anyhow!("AZURE_CLIENT_SECRET is not set"))?;
+                (
+                    ClientSecretCredential::new(&tenant, client.clone(), Secret::new(secret), None)?,
+                    format!("service principal {client} (client secret)"),
+                )
             }
-            "workload" => (WorkloadIdentityCredential::new(None)?, format!("workload identity {}", client_id.unwrap_or_default())),
+            "workload" => {
+                (WorkloadIdentityCredential::new(None)?, format!("workload identity {}", client_id.unwrap_or_default()))
+            }
             "managed" => {
                 let options = ManagedIdentityCredentialOptions {
                     user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
                     ..Default::default()
                 };
-                let who = client_id.map_or("system-assigned managed identity".into(), |c| format!("user-assigned managed identity {c}"));
+                let who = client_id.map_or("system-assigned managed identity".into(), |c| {
+                    format!("user-assigned managed identity {c}")
+                });
                 (ManagedIdentityCredential::new(Some(options))?, who)
             }
             "cli" => (AzureCliCredential::new(None)?, "the Azure CLI's signed-in account".into()),
             "azd" => (AzureDeveloperCliCredential::new(None)?, "the Azure Developer CLI's signed-in account".into()),
-            _ => (DeveloperToolsCredential::new(None)?, "the developer tools' signed-in account (Azure CLI, then azd)".into()),
+            _ => (
+                DeveloperToolsCredential::new(None)?,
+                "the developer tools' signed-in account (Azure CLI, then azd)".into(),
+            ),
         };
         Ok(Self::Azure { credential, identity })
     }

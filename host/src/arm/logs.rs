@@ -27,7 +27,12 @@ impl LogsClient {
             .user_agent(concat!("azure-ai-gateway-mcp/", env!("CARGO_PKG_VERSION")))
             .timeout(Duration::from_secs(60))
             .build()?;
-        Ok(Self { http, endpoint: endpoint.trim_end_matches('/').into(), workspace_id: workspace_id.into(), credential })
+        Ok(Self {
+            http,
+            endpoint: endpoint.trim_end_matches('/').into(),
+            workspace_id: workspace_id.into(),
+            credential,
+        })
     }
 
     /// Runs `query` over `timespan` (ISO-8601 duration or interval) and returns the JSON body.
@@ -47,7 +52,10 @@ impl LogsClient {
             .json(&body)
             .send()
             .await
-            .map_err(|e| ArmError::Transport { message: format!("Log Analytics query failed: {e}"), request_id: request_id.clone() })?;
+            .map_err(|e| ArmError::Transport {
+                message: format!("Log Analytics query failed: {e}"),
+                request_id: request_id.clone(),
+            })?;
         let status = response.status().as_u16();
         let text = response
             .text()

@@ -127,10 +127,11 @@ fn kind_of(segments: &[String]) -> Result<String, String> {
     if segments[0].eq_ignore_ascii_case("providers") {
         let provider = segments.get(1).map(String::as_str).unwrap_or_default();
         let resource = segments.get(2).map(String::as_str).unwrap_or_default();
-        if provider.eq_ignore_ascii_case("Microsoft.Insights") && segments.len() == 3 {
-            if let Some((_, kind)) = MONITOR_PROVIDERS.iter().find(|(r, _)| r.eq_ignore_ascii_case(resource)) {
-                return Ok((*kind).into());
-            }
+        if provider.eq_ignore_ascii_case("Microsoft.Insights")
+            && segments.len() == 3
+            && let Some((_, kind)) = MONITOR_PROVIDERS.iter().find(|(r, _)| r.eq_ignore_ascii_case(resource))
+        {
+            return Ok((*kind).into());
         }
         return Err("only the service's Microsoft.Insights metrics may be read under providers/".into());
     }
@@ -143,12 +144,13 @@ fn percent_decode(segment: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(byte) = u8::from_str_radix(&segment[i + 1..i + 3], 16) {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(byte) = u8::from_str_radix(&segment[i + 1..i + 3], 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -170,7 +172,10 @@ mod tests {
     fn empty_path_is_the_service_itself() {
         let p = resolve("").unwrap();
         assert_eq!(p.kind, "service");
-        assert_eq!(p.url("https://management.azure.com", SERVICE, "2024-05-01"), format!("https://management.azure.com{SERVICE}?api-version=2024-05-01"));
+        assert_eq!(
+            p.url("https://management.azure.com", SERVICE, "2024-05-01"),
+            format!("https://management.azure.com{SERVICE}?api-version=2024-05-01")
+        );
     }
 
     #[test]

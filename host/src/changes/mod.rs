@@ -34,14 +34,22 @@ pub enum PlanOutcome {
     /// Every write was made.
     Applied { plan: Plan, writes: Vec<AppliedWrite> },
     /// A write failed; `made` were applied before it, the rest were not attempted.
-    Failed { plan: Plan, made: Vec<AppliedWrite>, failed: PlannedWrite, error: ToolError, not_attempted: Vec<PlannedWrite> },
+    Failed {
+        plan: Plan,
+        made: Vec<AppliedWrite>,
+        failed: Box<PlannedWrite>,
+        error: ToolError,
+        not_attempted: Vec<PlannedWrite>,
+    },
 }
 
 impl PlanOutcome {
     /// A short text for the agent.
     pub fn text(&self) -> String {
         match self {
-            PlanOutcome::DryRun(plan) => format!("Dry run, nothing was changed. Plan: {}\n\n{}", plan.summary, plan.diff),
+            PlanOutcome::DryRun(plan) => {
+                format!("Dry run, nothing was changed. Plan: {}\n\n{}", plan.summary, plan.diff)
+            }
             PlanOutcome::Applied { plan, writes } => format!("Applied ({} write(s)): {}", writes.len(), plan.summary),
             PlanOutcome::Failed { made, failed, error, not_attempted, .. } => format!(
                 "Not applied: {} {} failed: {error}. {} write(s) had been made before it; {} were not attempted.",
@@ -103,7 +111,10 @@ impl ChangePipeline {
         }
         for write in &plan.writes {
             if !matches!(write.method.as_str(), "PUT" | "PATCH" | "DELETE") {
-                return Err(ToolError::Denied(format!("plan write {} {}: only PUT, PATCH and DELETE may be planned", write.method, write.path)));
+                return Err(ToolError::Denied(format!(
+                    "plan write {} {}: only PUT, PATCH and DELETE may be planned",
+                    write.method, write.path
+                )));
             }
             let scoped = self.arm.scope(&write.path).map_err(|e| ToolError::Denied(e.to_string()))?;
             grants.check(Access::Write, &scoped.kind, &write.path).map_err(ToolError::Denied)?;
@@ -125,7 +136,7 @@ impl ChangePipeline {
                         other => arm_to_tool_error(other),
                     };
                     return PlanOutcome::Failed {
-                        failed: write.clone(),
+                        failed: Box::new(write.clone()),
                         not_attempted: plan.writes[index + 1..].to_vec(),
                         plan,
                         made,
@@ -139,7 +150,8 @@ impl ChangePipeline {
 
     async fn send(&self, write: &PlannedWrite) -> Result<AppliedWrite, ArmError> {
         let scoped = self.arm.scope(&write.path)?;
-        let method = Method::from_bytes(write.method.as_bytes()).map_err(|_| ArmError::Refused(format!("bad method {}", write.method)))?;
+        let method = Method::from_bytes(write.method.as_bytes())
+            .map_err(|_| ArmError::Refused(format!("bad method {}", write.method)))?;
         let body = write.body.as_ref().map(Value::to_string);
         let response = self.arm.send(method, &scoped, write.if_match.as_deref(), body.as_deref()).await?;
         tracing::info!(method = %write.method, path = %write.path, status = response.status, client_request_id = %response.request_id, "plan write applied");

@@ -88,7 +88,11 @@ impl Registry {
                     let refusal = format!(
                         "tool {name:?} of plugin {:?} ({}) refused: plugin {:?} ({}) already offers a tool with that name; \
                          set `prefix` in [plugins.{}] of the config file to expose it under another name",
-                        plugin.manifest.name, plugin.source, existing.plugin.manifest.name, existing.plugin.source, plugin.manifest.name
+                        plugin.manifest.name,
+                        plugin.source,
+                        existing.plugin.manifest.name,
+                        existing.plugin.source,
+                        plugin.manifest.name
                     );
                     tracing::error!("{refusal}");
                     registry.refusals.push(refusal);
@@ -98,7 +102,9 @@ impl Registry {
                     Ok(entry) => {
                         registry.entries.insert(name, Arc::new(entry));
                     }
-                    Err(e) => registry.refusals.push(format!("tool {name:?} of plugin {:?} refused: {e}", plugin.manifest.name)),
+                    Err(e) => registry
+                        .refusals
+                        .push(format!("tool {name:?} of plugin {:?} refused: {e}", plugin.manifest.name)),
                 }
             }
         }
@@ -140,7 +146,8 @@ impl ToolEntry {
             });
         }
         let input = jsonschema::validator_for(&schema).map_err(|e| e.to_string())?;
-        let output = decl.output_schema.as_ref().map(jsonschema::validator_for).transpose().map_err(|e| e.to_string())?;
+        let output =
+            decl.output_schema.as_ref().map(jsonschema::validator_for).transpose().map_err(|e| e.to_string())?;
         let object: JsonObject = schema.as_object().cloned().unwrap_or_default();
         let mut tool = Tool::new(name.clone(), decl.description.clone(), Arc::new(object));
         if let Some(title) = &decl.title {

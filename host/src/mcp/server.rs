@@ -49,7 +49,12 @@ impl GatewayServer {
     }
 
     /// Runs one tool call: the whole pipeline, minus the protocol.
-    pub async fn run_tool(&self, name: &str, arguments: Value, progress: Option<ProgressSink>) -> Result<CallToolResult, McpError> {
+    pub async fn run_tool(
+        &self,
+        name: &str,
+        arguments: Value,
+        progress: Option<ProgressSink>,
+    ) -> Result<CallToolResult, McpError> {
         let Some(entry) = self.inner.registry.get(name) else {
             return Err(McpError::invalid_params(format!("unknown tool {name:?}"), None));
         };
@@ -58,10 +63,10 @@ impl GatewayServer {
             return Ok(error_result(&e));
         }
         let dry_run = entry.is_write() && arguments.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
-        if entry.is_write() {
-            if let Some(object) = arguments.as_object_mut() {
-                object.remove("dry_run");
-            }
+        if entry.is_write()
+            && let Some(object) = arguments.as_object_mut()
+        {
+            object.remove("dry_run");
         }
         let started = std::time::Instant::now();
         let outcome = self.inner.runtime.call(&entry.plugin, &entry.decl.name, &arguments.to_string(), progress).await;
@@ -69,10 +74,10 @@ impl GatewayServer {
         match outcome {
             Err(e) => Ok(error_result(&e)),
             Ok(ToolOutcome::Result { text, structured }) => {
-                if let Some(structured) = &structured {
-                    if let Err(e) = entry.validate_output(structured) {
-                        return Ok(error_result(&e));
-                    }
+                if let Some(structured) = &structured
+                    && let Err(e) = entry.validate_output(structured)
+                {
+                    return Ok(error_result(&e));
                 }
                 let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
                 result.structured_content = structured;

@@ -79,10 +79,7 @@ impl CallState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let limits = wasmtime::StoreLimitsBuilder::new()
-            .memory_size(memory_bytes)
-            .trap_on_grow_failure(true)
-            .build();
+        let limits = wasmtime::StoreLimitsBuilder::new().memory_size(memory_bytes).trap_on_grow_failure(true).build();
         Self { wasi, table: ResourceTable::new(), limits, services, progress, stderr, stdout }
     }
 
@@ -153,7 +150,11 @@ impl aigw::plugin::arm::Host for CallState {
                 async move {
                     let scoped = scoped?;
                     let response = arm.send(Method::GET, &scoped, None, None).await.map_err(to_wit_error)?;
-                    Ok(aigw::plugin::arm::Response { status: response.status, etag: response.etag, body: response.body })
+                    Ok(aigw::plugin::arm::Response {
+                        status: response.status,
+                        etag: response.etag,
+                        body: response.body,
+                    })
                 }
             })
             .buffered(GET_MANY_CONCURRENCY)

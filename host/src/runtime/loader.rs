@@ -119,7 +119,13 @@ pub async fn load_plugin(
 
     let settings = config.plugin(&manifest.name);
     let limits = config.limits_for(&manifest.name)?;
-    let grants = Grants::new(&manifest.name, &manifest.reads, &manifest.writes, settings.reads.as_deref(), settings.writes.as_deref());
+    let grants = Grants::new(
+        &manifest.name,
+        &manifest.reads,
+        &manifest.writes,
+        settings.reads.as_deref(),
+        settings.writes.as_deref(),
+    );
     let services = PluginServices {
         plugin: Arc::from(manifest.name.as_str()),
         grants,
@@ -163,7 +169,8 @@ fn check_contract(engine: &Engine, component: &Component) -> anyhow::Result<()> 
         }
     }
     let export = format!("{CONTRACT_PACKAGE}/plugin@{CONTRACT_VERSION}");
-    let exports_plugin = ty.exports(engine).any(|(n, item)| n == export && matches!(item.ty, ComponentItem::ComponentInstance(_)));
+    let exports_plugin =
+        ty.exports(engine).any(|(n, item)| n == export && matches!(item.ty, ComponentItem::ComponentInstance(_)));
     if !exports_plugin {
         let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
         anyhow::bail!("it is not an azure-ai-gateway-mcp plugin: it does not export {export} (it exports {exports:?})");
@@ -207,24 +214,36 @@ fn validate_manifest(m: wit::Manifest) -> anyhow::Result<PluginManifest> {
         });
     }
     for kind in m.reads.iter().chain(&m.writes) {
-        let ok = kind == "*" || (!kind.is_empty() && kind.split('/').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphabetic())));
+        let ok = kind == "*"
+            || (!kind.is_empty()
+                && kind.split('/').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphabetic())));
         if !ok {
-            anyhow::bail!("grant kind {kind:?} is invalid: use collection names joined with '/' (e.g. apis/policies) or '*'");
+            anyhow::bail!(
+                "grant kind {kind:?} is invalid: use collection names joined with '/' (e.g. apis/policies) or '*'"
+            );
         }
     }
-    Ok(PluginManifest { name: m.name, version: m.version, description: m.description, tools, reads: m.reads, writes: m.writes })
+    Ok(PluginManifest {
+        name: m.name,
+        version: m.version,
+        description: m.description,
+        tools,
+        reads: m.reads,
+        writes: m.writes,
+    })
 }
 
 fn parse_schema(tool: &str, which: &str, text: &str) -> anyhow::Result<serde_json::Value> {
-    let schema: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| anyhow::anyhow!("tool {tool:?}: the {which} schema is not JSON: {e}"))?;
+    let schema: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| anyhow::anyhow!("tool {tool:?}: the {which} schema is not JSON: {e}"))?;
     if !schema.is_object() {
         anyhow::bail!("tool {tool:?}: the {which} schema must be a JSON object");
     }
     if let Err(e) = jsonschema::meta::validate(&schema) {
         anyhow::bail!("tool {tool:?}: the {which} schema is not a valid JSON Schema: {e}");
     }
-    jsonschema::validator_for(&schema).map_err(|e| anyhow::anyhow!("tool {tool:?}: the {which} schema cannot be used: {e}"))?;
+    jsonschema::validator_for(&schema)
+        .map_err(|e| anyhow::anyhow!("tool {tool:?}: the {which} schema cannot be used: {e}"))?;
     Ok(schema)
 }
 

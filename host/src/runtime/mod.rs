@@ -180,7 +180,8 @@ impl Runtime {
         arguments: &str,
         progress: Option<ProgressSink>,
     ) -> Result<ToolOutcome, ToolError> {
-        let _slot = self.slots.acquire().await.map_err(|_| ToolError::Internal("the runtime is shutting down".into()))?;
+        let _slot =
+            self.slots.acquire().await.map_err(|_| ToolError::Internal("the runtime is shutting down".into()))?;
         let state = CallState::new(plugin.services.clone(), plugin.limits.memory_bytes, progress);
         let mut store = Store::new(&self.engine, state);
         let name = plugin.manifest.name.clone();
@@ -274,13 +275,16 @@ fn from_wit_error(error: wit::Error) -> ToolError {
         wit::Error::NotFound(m) => ToolError::NotFound(m),
         wit::Error::Conflict(m) => ToolError::Conflict(m),
         wit::Error::Denied(m) => ToolError::Denied(m),
-        wit::Error::Upstream(u) => ToolError::Upstream { status: u.status, code: u.code, message: u.message, request_id: u.request_id },
+        wit::Error::Upstream(u) => {
+            ToolError::Upstream { status: u.status, code: u.code, message: u.message, request_id: u.request_id }
+        }
         wit::Error::Internal(m) => ToolError::Internal(m),
     }
 }
 
 fn parse_json(plugin: &str, what: &str, text: &str) -> Result<serde_json::Value, ToolError> {
-    serde_json::from_str(text).map_err(|e| ToolError::Internal(format!("plugin {plugin:?} returned invalid JSON in {what}: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| ToolError::Internal(format!("plugin {plugin:?} returned invalid JSON in {what}: {e}")))
 }
 
 fn convert_outcome(plugin: &str, outcome: wit::Outcome) -> Result<ToolOutcome, ToolError> {

@@ -22,8 +22,7 @@ fn parse(path: &str, body: &str) -> Result<Value, Error> {
     if body.is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_str(body)
-        .map_err(|e| Error::Internal(format!("ARM answered {path} with invalid JSON: {e}")))
+    serde_json::from_str(body).map_err(|e| Error::Internal(format!("ARM answered {path} with invalid JSON: {e}")))
 }
 
 /// GETs one resource.

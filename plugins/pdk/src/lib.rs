@@ -35,11 +35,10 @@ pub mod diff;
 pub mod tool;
 
 pub use bindings::aigw::plugin::types::{
-    Annotations, ArmWrite, BeforeState, Error, FieldError, Manifest, Outcome, Plan, Tool,
-    ToolResult, UpstreamError,
+    Annotations, ArmWrite, BeforeState, Error, FieldError, Manifest, Outcome, Plan, Tool, ToolResult, UpstreamError,
 };
-pub use bindings::exports::aigw::plugin::plugin::Guest;
 pub use bindings::export_plugin;
+pub use bindings::exports::aigw::plugin::plugin::Guest;
 pub use tool::{PlanBuilder, ToolSpec, args, result};
 
 /// Writes a line to the host log at info level.

@@ -80,10 +80,7 @@ impl LimitKind {
 
     /// Whether this is a token limit (`llm-token-limit` or its legacy alias).
     pub fn is_token_limit(self) -> bool {
-        matches!(
-            self,
-            LimitKind::LlmTokenLimit | LimitKind::AzureOpenAiTokenLimit
-        )
+        matches!(self, LimitKind::LlmTokenLimit | LimitKind::AzureOpenAiTokenLimit)
     }
 }
 
@@ -125,12 +122,9 @@ impl Branch<'_> {
     /// The condition text, entity-decoded (`None` for `<otherwise>`).
     pub fn condition_text(&self) -> Option<String> {
         match &self.kind {
-            BranchKind::When { condition, .. } => Some(
-                condition
-                    .as_ref()
-                    .map(|a| a.value().into_owned())
-                    .unwrap_or_default(),
-            ),
+            BranchKind::When { condition, .. } => {
+                Some(condition.as_ref().map(|a| a.value().into_owned()).unwrap_or_default())
+            }
             BranchKind::Otherwise => None,
         }
     }
@@ -154,9 +148,7 @@ pub struct Choose<'d> {
 impl Choose<'_> {
     /// The `<otherwise>` branch, if any.
     pub fn otherwise(&self) -> Option<&Branch<'_>> {
-        self.branches
-            .iter()
-            .find(|b| b.kind == BranchKind::Otherwise)
+        self.branches.iter().find(|b| b.kind == BranchKind::Otherwise)
     }
 
     /// The branch chain leading into branch `index` (the choose's own path plus that branch).
@@ -203,10 +195,7 @@ pub struct BranchStep {
 impl BranchStep {
     /// Recognises the step's condition, substituting `{{named values}}` first.
     /// `Err` names a named value that could not be resolved.
-    pub fn recognise(
-        &self,
-        named_values: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<Result<Condition, String>> {
+    pub fn recognise(&self, named_values: &dyn Fn(&str) -> Option<String>) -> Option<Result<Condition, String>> {
         let text = self.condition.as_deref()?;
         Some(substitute_named_values(text, named_values).map(|t| Condition::recognise(&t)))
     }
@@ -223,10 +212,7 @@ impl fmt::Display for BranchStep {
 
 /// Formats a branch chain: `choose[1]/when[2] condition="..." > choose[2]/otherwise`.
 pub fn path_label(path: &[BranchStep]) -> String {
-    path.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(" > ")
+    path.iter().map(ToString::to_string).collect::<Vec<_>>().join(" > ")
 }
 
 /// A limit element found in the document.
@@ -246,9 +232,7 @@ impl LimitElement<'_> {
     /// The element's `counter-key`, classified (`None` for `rate-limit`/`quota`, which count per
     /// subscription implicitly, or when missing).
     pub fn counter_key(&self) -> Option<CounterKey> {
-        self.element
-            .attr("counter-key")
-            .map(|a| CounterKey::classify(&a.raw))
+        self.element.attr("counter-key").map(|a| CounterKey::classify(&a.raw))
     }
 
     /// Whether the element takes effect on requests (it is in `<inbound>`, or the document has no
@@ -375,12 +359,7 @@ impl<'d> Analysis<'d> {
             if e.name == "choose" {
                 self.visit_choose(e, section, path);
             } else if let Some(kind) = LimitKind::from_element_name(&e.name) {
-                self.limits.push(LimitElement {
-                    kind,
-                    element: e,
-                    section,
-                    path: path.clone(),
-                });
+                self.limits.push(LimitElement { kind, element: e, section, path: path.clone() });
             } else {
                 if e.name == "include-fragment" {
                     self.fragments.push(e);
@@ -390,12 +369,7 @@ impl<'d> Analysis<'d> {
         }
     }
 
-    fn visit_choose(
-        &mut self,
-        e: &'d Element,
-        section: Option<Section>,
-        path: &mut Vec<BranchStep>,
-    ) {
+    fn visit_choose(&mut self, e: &'d Element, section: Option<Section>, path: &mut Vec<BranchStep>) {
         let ordinal = self.chooses.len() + 1;
         let mut branches = Vec::new();
         let mut whens = 0;
@@ -403,38 +377,21 @@ impl<'d> Analysis<'d> {
             let kind = match b.name.as_str() {
                 "when" => {
                     whens += 1;
-                    BranchKind::When {
-                        ordinal: whens,
-                        condition: b.attr("condition").cloned(),
-                    }
+                    BranchKind::When { ordinal: whens, condition: b.attr("condition").cloned() }
                 }
                 "otherwise" => BranchKind::Otherwise,
                 _ => continue,
             };
             let recognised = match &kind {
                 BranchKind::When { condition, .. } => {
-                    let text = condition
-                        .as_ref()
-                        .map(|a| a.value().into_owned())
-                        .unwrap_or_default();
+                    let text = condition.as_ref().map(|a| a.value().into_owned()).unwrap_or_default();
                     (!text.contains("{{")).then(|| Condition::recognise(&text))
                 }
                 BranchKind::Otherwise => None,
             };
-            branches.push(Branch {
-                index: BranchIndex(branches.len()),
-                element: b,
-                kind,
-                recognised,
-            });
+            branches.push(Branch { index: BranchIndex(branches.len()), element: b, kind, recognised });
         }
-        self.chooses.push(Choose {
-            ordinal,
-            element: e,
-            branches: branches.clone(),
-            section,
-            path: path.clone(),
-        });
+        self.chooses.push(Choose { ordinal, element: e, branches: branches.clone(), section, path: path.clone() });
         for b in &branches {
             path.push(BranchStep {
                 choose: ordinal,

@@ -143,8 +143,7 @@ impl Condition {
 
     /// Whether the condition selects exactly one subscription, `id`, and nothing else.
     pub fn is_only_subscription(&self, id: &str) -> bool {
-        self.subscription_ids()
-            .is_some_and(|ids| !ids.is_empty() && ids.iter().all(|&i| i == id))
+        self.subscription_ids().is_some_and(|ids| !ids.is_empty() && ids.iter().all(|&i| i == id))
     }
 }
 
@@ -229,10 +228,7 @@ impl CounterKey {
             if text.contains("{{") {
                 return CounterKey::Other { raw };
             }
-            return CounterKey::Shared {
-                key: text.to_string(),
-                raw,
-            };
+            return CounterKey::Shared { key: text.to_string(), raw };
         }
         let Some(inner) = text.strip_prefix("@(").and_then(|t| t.strip_suffix(')')) else {
             return CounterKey::Other { raw };
@@ -247,9 +243,7 @@ impl CounterKey {
         loop {
             match p.operand() {
                 Some(Operand::Str(s)) => literal.push_str(&s),
-                Some(Operand::Field(Field::SubscriptionId, _)) if !per_subscription => {
-                    per_subscription = true
-                }
+                Some(Operand::Field(Field::SubscriptionId, _)) if !per_subscription => per_subscription = true,
                 _ => return CounterKey::Other { raw },
             }
             if p.i == tokens.len() {
@@ -259,11 +253,7 @@ impl CounterKey {
                 return CounterKey::Other { raw };
             }
         }
-        if per_subscription {
-            CounterKey::PerSubscription { raw }
-        } else {
-            CounterKey::Shared { key: literal, raw }
-        }
+        if per_subscription { CounterKey::PerSubscription { raw } } else { CounterKey::Shared { key: literal, raw } }
     }
 
     /// Whether the counter is per subscription.
@@ -274,9 +264,7 @@ impl CounterKey {
     /// The attribute value as written.
     pub fn raw(&self) -> &str {
         match self {
-            CounterKey::PerSubscription { raw }
-            | CounterKey::Shared { raw, .. }
-            | CounterKey::Other { raw } => raw,
+            CounterKey::PerSubscription { raw } | CounterKey::Shared { raw, .. } | CounterKey::Other { raw } => raw,
         }
     }
 }
@@ -520,11 +508,7 @@ impl CondParser<'_> {
 fn field_test(a: Operand, b: Operand) -> Option<Test> {
     match (a, b) {
         (Operand::Field(field, null_safe), Operand::Str(value))
-        | (Operand::Str(value), Operand::Field(field, null_safe)) => Some(Test {
-            field,
-            null_safe,
-            value,
-        }),
+        | (Operand::Str(value), Operand::Field(field, null_safe)) => Some(Test { field, null_safe, value }),
         _ => None,
     }
 }
@@ -535,21 +519,13 @@ mod tests {
 
     fn sub(id: &str, product: Option<&str>) -> ConditionFacts<'static> {
         let id: &'static str = Box::leak(id.to_string().into_boxed_str());
-        let product: Option<&'static str> =
-            product.map(|p| &*Box::leak(p.to_string().into_boxed_str()));
-        ConditionFacts {
-            subscription_id: id,
-            product_id: product,
-            product_name: None,
-        }
+        let product: Option<&'static str> = product.map(|p| &*Box::leak(p.to_string().into_boxed_str()));
+        ConditionFacts { subscription_id: id, product_id: product, product_name: None }
     }
 
     fn ids(c: &str) -> Vec<String> {
         match Condition::recognise(c) {
-            Condition::AnyOf(t) => t
-                .into_iter()
-                .map(|t| format!("{:?}={}", t.field, t.value))
-                .collect(),
+            Condition::AnyOf(t) => t.into_iter().map(|t| format!("{:?}={}", t.field, t.value)).collect(),
             other => panic!("not recognised: {c} -> {other:?}"),
         }
     }
@@ -572,18 +548,9 @@ mod tests {
 
     #[test]
     fn recognises_products_and_disjunctions() {
-        assert_eq!(
-            ids(r#"@(context.Product?.Id == "aoai")"#),
-            ["ProductId=aoai"]
-        );
-        assert_eq!(
-            ids(r#"@((string)context.Product?.Id == "gold")"#),
-            ["ProductId=gold"]
-        );
-        assert_eq!(
-            ids(r#"@(context.Product.Name == "Gold tier")"#),
-            ["ProductName=Gold tier"]
-        );
+        assert_eq!(ids(r#"@(context.Product?.Id == "aoai")"#), ["ProductId=aoai"]);
+        assert_eq!(ids(r#"@((string)context.Product?.Id == "gold")"#), ["ProductId=gold"]);
+        assert_eq!(ids(r#"@(context.Product.Name == "Gold tier")"#), ["ProductName=Gold tier"]);
         assert_eq!(
             ids(
                 r#"@(context.Subscription.Id == "a" || (context.Subscription.Id == "b") || context.Product?.Id == "p")"#
@@ -606,10 +573,7 @@ mod tests {
             "@(context.Subscription.Id == {{x}})",
             r#"context.Subscription.Id == "a""#,
         ] {
-            assert!(
-                matches!(Condition::recognise(c), Condition::Opaque(_)),
-                "{c}"
-            );
+            assert!(matches!(Condition::recognise(c), Condition::Opaque(_)), "{c}");
         }
     }
 
@@ -622,13 +586,8 @@ mod tests {
         let c = Condition::recognise(r#"@(context.Product.Id == "aoai")"#);
         assert!(matches!(c.evaluate(&sub("s", None)), Truth::Unknown(_)));
         let c = Condition::recognise(r#"@(context.Product.Name == "Gold")"#);
-        assert!(matches!(
-            c.evaluate(&sub("s", Some("gold"))),
-            Truth::Unknown(_)
-        ));
-        let c = Condition::recognise(
-            r#"@(context.Subscription.Id == "a" || context.Product.Id == "p")"#,
-        );
+        assert!(matches!(c.evaluate(&sub("s", Some("gold"))), Truth::Unknown(_)));
+        let c = Condition::recognise(r#"@(context.Subscription.Id == "a" || context.Product.Id == "p")"#);
         assert_eq!(c.evaluate(&sub("a", None)), Truth::True);
         assert!(matches!(c.evaluate(&sub("b", None)), Truth::Unknown(_)));
         assert!(c.subscription_ids().is_none());
@@ -641,28 +600,13 @@ mod tests {
     fn counter_keys() {
         assert!(CounterKey::classify("@(context.Subscription.Id)").is_per_subscription());
         assert!(CounterKey::classify("@(context.Subscription?.Id)").is_per_subscription());
-        assert!(
-            CounterKey::classify("@(&quot;tpm-&quot; + context.Subscription.Id)")
-                .is_per_subscription()
-        );
+        assert!(CounterKey::classify("@(&quot;tpm-&quot; + context.Subscription.Id)").is_per_subscription());
         assert_eq!(
             CounterKey::classify("@(\"team-a\")"),
-            CounterKey::Shared {
-                key: "team-a".into(),
-                raw: "@(\"team-a\")".into()
-            }
+            CounterKey::Shared { key: "team-a".into(), raw: "@(\"team-a\")".into() }
         );
-        assert!(matches!(
-            CounterKey::classify("all"),
-            CounterKey::Shared { .. }
-        ));
-        assert!(matches!(
-            CounterKey::classify("@(context.Request.IpAddress)"),
-            CounterKey::Other { .. }
-        ));
-        assert!(matches!(
-            CounterKey::classify("{{key}}"),
-            CounterKey::Other { .. }
-        ));
+        assert!(matches!(CounterKey::classify("all"), CounterKey::Shared { .. }));
+        assert!(matches!(CounterKey::classify("@(context.Request.IpAddress)"), CounterKey::Other { .. }));
+        assert!(matches!(CounterKey::classify("{{key}}"), CounterKey::Other { .. }));
     }
 }

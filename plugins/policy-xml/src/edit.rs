@@ -66,10 +66,7 @@ impl fmt::Display for EditError {
             }
             EditError::InvalidValue { field, message } => write!(f, "{field}: {message}"),
             EditError::Undeterminable { field, reason } => {
-                write!(
-                    f,
-                    "{field}: the current limit cannot be determined: {reason}"
-                )
+                write!(f, "{field}: the current limit cannot be determined: {reason}")
             }
             EditError::NotPossible { reason } => f.write_str(reason),
             EditError::Xml(e) => e.fmt(f),
@@ -205,9 +202,7 @@ impl Style {
 pub fn validate_subscription_id(id: &str) -> Result<(), EditError> {
     let bad = id.is_empty()
         || id.len() > 256
-        || id
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "\"'\\<>&{}".contains(c));
+        || id.chars().any(|c| c.is_whitespace() || c.is_control() || "\"'\\<>&{}".contains(c));
     if bad {
         return Err(EditError::InvalidValue {
             field: "subscription_id".to_string(),
@@ -223,13 +218,7 @@ fn check_attr(text: &str, attr: &Attr) -> Result<(), EditError> {
     let ok = text.get(attr.value_span.range()) == Some(attr.raw.as_str())
         && text.get(attr.name_span.range()) == Some(attr.name.as_str())
         && text.as_bytes().get(attr.value_span.end) == Some(&(attr.quote as u8));
-    if ok {
-        Ok(())
-    } else {
-        Err(EditError::Stale {
-            what: format!("attribute `{}` at {}", attr.name, attr.span),
-        })
-    }
+    if ok { Ok(()) } else { Err(EditError::Stale { what: format!("attribute `{}` at {}", attr.name, attr.span) }) }
 }
 
 fn check_element(text: &str, e: &Element) -> Result<(), EditError> {
@@ -239,13 +228,7 @@ fn check_element(text: &str, e: &Element) -> Result<(), EditError> {
         && e.span.end <= text.len()
         && text.as_bytes()[e.span.end - 1] == b'>'
         && e.attributes.iter().all(|a| check_attr(text, a).is_ok());
-    if ok {
-        Ok(())
-    } else {
-        Err(EditError::Stale {
-            what: format!("element <{}> at {}", e.name, e.span),
-        })
-    }
+    if ok { Ok(()) } else { Err(EditError::Stale { what: format!("element <{}> at {}", e.name, e.span) }) }
 }
 
 fn splice(text: &str, span: Span, replacement: &str) -> String {
@@ -260,27 +243,16 @@ fn splice(text: &str, span: Span, replacement: &str) -> String {
 /// attribute's own quote character (which is kept).
 pub fn set_attribute(text: &str, attr: &Attr, new_value: &str) -> Result<String, EditError> {
     check_attr(text, attr)?;
-    Ok(splice(
-        text,
-        attr.value_span,
-        &escape_attr_value(new_value, attr.quote),
-    ))
+    Ok(splice(text, attr.value_span, &escape_attr_value(new_value, attr.quote)))
 }
 
 /// Adds `name="value"` after the element's last attribute, separated by the same whitespace that
 /// precedes the last attribute (so attributes written one per line stay one per line) and
 /// quoted like it; after the tag name with a single space when the element has no attributes.
-pub fn add_attribute(
-    text: &str,
-    element: &Element,
-    name: &str,
-    value: &str,
-) -> Result<String, EditError> {
+pub fn add_attribute(text: &str, element: &Element, name: &str, value: &str) -> Result<String, EditError> {
     check_element(text, element)?;
     if element.attr(name).is_some() {
-        return Err(EditError::DuplicateAttribute {
-            name: name.to_string(),
-        });
+        return Err(EditError::DuplicateAttribute { name: name.to_string() });
     }
     let (at, sep, quote) = match element.attributes.last() {
         Some(last) => {
@@ -292,27 +264,16 @@ pub fn add_attribute(
         }
         None => (element.name_span.end, " ".to_string(), '"'),
     };
-    let insert = format!(
-        "{sep}{name}={quote}{}{quote}",
-        escape_attr_value(value, quote)
-    );
+    let insert = format!("{sep}{name}={quote}{}{quote}", escape_attr_value(value, quote));
     Ok(splice(text, Span::empty(at), &insert))
 }
 
 /// Removes an attribute and the whitespace before it.
-pub(crate) fn remove_attribute(
-    text: &str,
-    element: &Element,
-    attr: &Attr,
-) -> Result<String, EditError> {
+pub(crate) fn remove_attribute(text: &str, element: &Element, attr: &Attr) -> Result<String, EditError> {
     check_element(text, element)?;
     let before = &text[element.name_span.end..attr.span.start];
     let ws = before.len() - before.trim_end_matches([' ', '\t', '\r', '\n']).len();
-    Ok(splice(
-        text,
-        Span::new(attr.span.start - ws, attr.span.end),
-        "",
-    ))
+    Ok(splice(text, Span::new(attr.span.start - ws, attr.span.end), ""))
 }
 
 /// Newline positions inside `e` that are layout (between attributes, or in whitespace-only text),
@@ -322,11 +283,7 @@ fn structural_newlines(text: &str, e: &Element) -> Vec<usize> {
     let tag = |span: Span, attrs: &[Attr], out: &mut Vec<usize>| {
         for (i, b) in text[span.range()].bytes().enumerate() {
             let p = span.start + i;
-            if b == b'\n'
-                && !attrs
-                    .iter()
-                    .any(|a| a.value_span.start <= p && p < a.value_span.end)
-            {
+            if b == b'\n' && !attrs.iter().any(|a| a.value_span.start <= p && p < a.value_span.end) {
                 out.push(p);
             }
         }
@@ -376,40 +333,23 @@ pub(crate) fn render_limit(
             "<rate-limit-by-key calls={q}{calls_per_minute}{q} renewal-period={q}60{q} counter-key={q}@(context.Subscription.Id){q}{}",
             style.self_close
         )),
-        NewLimit::Tokens {
-            template: None,
-            tokens_per_minute,
-            token_quota,
-            ..
-        } => {
+        NewLimit::Tokens { template: None, tokens_per_minute, token_quota, .. } => {
             let mut s = format!("<llm-token-limit counter-key={q}@(context.Subscription.Id){q}");
             if let Some(t) = tokens_per_minute {
                 s.push_str(&format!(" tokens-per-minute={q}{t}{q}"));
             }
             if let Some((n, p)) = token_quota {
-                s.push_str(&format!(
-                    " token-quota={q}{n}{q} token-quota-period={q}{p}{q}"
-                ));
+                s.push_str(&format!(" token-quota={q}{n}{q} token-quota-period={q}{p}{q}"));
             }
-            s.push_str(&format!(
-                " estimate-prompt-tokens={q}false{q}{}",
-                style.self_close
-            ));
+            s.push_str(&format!(" estimate-prompt-tokens={q}false{q}{}", style.self_close));
             Ok(s)
         }
-        NewLimit::Tokens {
-            template: Some(t),
-            keep_template_limits,
-            tokens_per_minute,
-            token_quota,
-        } => {
+        NewLimit::Tokens { template: Some(t), keep_template_limits, tokens_per_minute, token_quota } => {
             check_element(text, t)?;
             // Copy the template, re-indented for its new place, then edit the copy as a
             // document of its own.
             let copy = match (indent, indent_before(text, t.span.start)) {
-                (Some(to), Some(from)) if to.starts_with(from) => {
-                    indented_copy(text, t, &to[from.len()..])
-                }
+                (Some(to), Some(from)) if to.starts_with(from) => indented_copy(text, t, &to[from.len()..]),
                 _ => t.span.of(text).to_string(),
             };
             let mut copy = copy;
@@ -424,15 +364,9 @@ pub(crate) fn render_limit(
                 };
                 Ok(())
             };
-            set(
-                "tokens-per-minute",
-                tokens_per_minute.map(|v| v.to_string()),
-            )?;
+            set("tokens-per-minute", tokens_per_minute.map(|v| v.to_string()))?;
             set("token-quota", token_quota.map(|(n, _)| n.to_string()))?;
-            set(
-                "token-quota-period",
-                token_quota.map(|(_, p)| p.to_string()),
-            )?;
+            set("token-quota-period", token_quota.map(|(_, p)| p.to_string()))?;
             Ok(copy)
         }
     }
@@ -470,11 +404,7 @@ pub fn append_child(text: &str, parent: &Element, markup: &str) -> Result<String
         };
         return Ok(splice(text, parent.span, &body));
     }
-    let last = parent
-        .children
-        .iter()
-        .rev()
-        .find(|c| !matches!(c, Node::Text(s) if s.of(text).trim().is_empty()));
+    let last = parent.children.iter().rev().find(|c| !matches!(c, Node::Text(s) if s.of(text).trim().is_empty()));
     match last {
         Some(last) => {
             let at = last.span().end;
@@ -496,12 +426,7 @@ pub fn append_child(text: &str, parent: &Element, markup: &str) -> Result<String
 }
 
 /// Renders `<when condition>` + body lines + `</when>` for a branch indented with `indent`.
-fn render_when(
-    style: &Style,
-    subscription_id: &str,
-    indent: Option<&str>,
-    body: &[String],
-) -> String {
+fn render_when(style: &Style, subscription_id: &str, indent: Option<&str>, body: &[String]) -> String {
     let cond = style.subscription_condition(subscription_id);
     let nl = style.layout.newline;
     match indent {
@@ -520,10 +445,8 @@ fn render_when(
 /// The unit by which a branch's children are indented relative to the branch.
 fn branch_unit(text: &str, choose: &Choose<'_>, style: &Style) -> String {
     for b in &choose.branches {
-        if let (Some(bi), Some(ci)) = (
-            indent_before(text, b.element.span.start),
-            child_indent(text, b.element, style),
-        ) && ci.len() > bi.len()
+        if let (Some(bi), Some(ci)) = (indent_before(text, b.element.span.start), child_indent(text, b.element, style))
+            && ci.len() > bi.len()
             && ci.starts_with(bi)
         {
             return ci[bi.len()..].to_string();
@@ -538,46 +461,28 @@ fn insertion_point(
     before: BranchIndex,
 ) -> Result<(usize, Option<String>, bool), EditError> {
     check_element(text, choose.element)?;
-    if let Some(i) = choose
-        .branches
-        .iter()
-        .position(|b| b.kind == BranchKind::Otherwise)
+    if let Some(i) = choose.branches.iter().position(|b| b.kind == BranchKind::Otherwise)
         && before.0 > i
     {
         return Err(EditError::NotPossible {
-            reason: format!(
-                "choose[{}]: a <when> cannot follow <otherwise>",
-                choose.ordinal
-            ),
+            reason: format!("choose[{}]: a <when> cannot follow <otherwise>", choose.ordinal),
         });
     }
     if before.0 > choose.branches.len() {
         return Err(EditError::NotPossible {
-            reason: format!(
-                "choose[{}] has only {} branches",
-                choose.ordinal,
-                choose.branches.len()
-            ),
+            reason: format!("choose[{}] has only {} branches", choose.ordinal, choose.branches.len()),
         });
     }
     Ok(match choose.branches.get(before.0) {
         // Insert in front of an existing branch: the new branch takes its line, the existing
         // branch moves to the next line with the same indentation.
-        Some(b) => (
-            b.element.span.start,
-            indent_before(text, b.element.span.start).map(str::to_string),
-            true,
-        ),
+        Some(b) => (b.element.span.start, indent_before(text, b.element.span.start).map(str::to_string), true),
         None => match choose.branches.last() {
-            Some(last) => (
-                last.element.span.end,
-                indent_before(text, last.element.span.start).map(str::to_string),
-                false,
-            ),
+            Some(last) => {
+                (last.element.span.end, indent_before(text, last.element.span.start).map(str::to_string), false)
+            }
             None => {
-                return Err(EditError::NotPossible {
-                    reason: format!("choose[{}] has no branches", choose.ordinal),
-                });
+                return Err(EditError::NotPossible { reason: format!("choose[{}] has no branches", choose.ordinal) });
             }
         },
     })
@@ -615,29 +520,14 @@ pub fn insert_subscription_branch(
     let doc = PolicyDocument::parse(text)?;
     let style = Style::detect(&doc);
     let unit = branch_unit(text, choose, &style);
-    let style = Style {
-        layout: Layout {
-            indent_unit: unit,
-            ..style.layout.clone()
-        },
-        ..style
-    };
-    let child_indent = indent
-        .as_deref()
-        .map(|i| format!("{i}{}", style.layout.indent_unit));
+    let style = Style { layout: Layout { indent_unit: unit, ..style.layout.clone() }, ..style };
+    let child_indent = indent.as_deref().map(|i| format!("{i}{}", style.layout.indent_unit));
     let body = elements
         .iter()
         .map(|e| render_limit(text, &style, e, child_indent.as_deref()))
         .collect::<Result<Vec<_>, _>>()?;
     let branch = render_when(&style, subscription_id, indent.as_deref(), &body);
-    Ok(insert_rendered_branch(
-        text,
-        at,
-        indent.as_deref(),
-        in_front,
-        &branch,
-        style.layout.newline,
-    ))
+    Ok(insert_rendered_branch(text, at, indent.as_deref(), in_front, &branch, style.layout.newline))
 }
 
 /// Inserts, in front of branch `before`, a `<when>` for `subscription_id` whose content is a
@@ -653,28 +543,15 @@ pub fn insert_branch_copy(
 ) -> Result<String, EditError> {
     validate_subscription_id(subscription_id)?;
     let (at, indent, in_front) = insertion_point(text, choose, before)?;
-    let source = choose
-        .branches
-        .get(copy_of.0)
-        .ok_or_else(|| EditError::NotPossible {
-            reason: format!("choose[{}] has no branch {}", choose.ordinal, copy_of.0),
-        })?;
+    let source = choose.branches.get(copy_of.0).ok_or_else(|| EditError::NotPossible {
+        reason: format!("choose[{}] has no branch {}", choose.ordinal, copy_of.0),
+    })?;
     check_element(text, source.element)?;
     let doc = PolicyDocument::parse(text)?;
     let style = Style::detect(&doc);
     let content = source.element.content_span().of(text);
-    let branch = format!(
-        "<when {}>{content}</when>",
-        style.subscription_condition(subscription_id)
-    );
-    Ok(insert_rendered_branch(
-        text,
-        at,
-        indent.as_deref(),
-        in_front,
-        &branch,
-        style.layout.newline,
-    ))
+    let branch = format!("<when {}>{content}</when>", style.subscription_condition(subscription_id));
+    Ok(insert_rendered_branch(text, at, indent.as_deref(), in_front, &branch, style.layout.newline))
 }
 
 /// Replaces `element` by
@@ -700,10 +577,9 @@ pub fn wrap_in_subscription_choose(
             let inner = format!("{ind}{unit}{unit}");
             let moved = indented_copy(text, element, &format!("{unit}{unit}"));
             let new = match replacement {
-                Some(items) => items
-                    .iter()
-                    .map(|e| render_limit(text, &style, e, Some(&inner)))
-                    .collect::<Result<Vec<_>, _>>()?,
+                Some(items) => {
+                    items.iter().map(|e| render_limit(text, &style, e, Some(&inner))).collect::<Result<Vec<_>, _>>()?
+                }
                 None => vec![moved.clone()],
             };
             let mut s = format!("<choose>{nl}{ind}{unit}<when {cond}>");
@@ -718,11 +594,9 @@ pub fn wrap_in_subscription_choose(
         None => {
             let original = element.span.of(text);
             let new = match replacement {
-                Some(items) => items
-                    .iter()
-                    .map(|e| render_limit(text, &style, e, None))
-                    .collect::<Result<Vec<_>, _>>()?
-                    .concat(),
+                Some(items) => {
+                    items.iter().map(|e| render_limit(text, &style, e, None)).collect::<Result<Vec<_>, _>>()?.concat()
+                }
                 None => original.to_string(),
             };
             format!("<choose><when {cond}>{new}</when><otherwise>{original}</otherwise></choose>")
@@ -749,10 +623,8 @@ pub fn insert_subscription_choose(
     let render = |indent: Option<&str>| -> Result<String, EditError> {
         let when_indent = indent.map(|i| format!("{i}{unit}"));
         let inner = indent.map(|i| format!("{i}{unit}{unit}"));
-        let body = elements
-            .iter()
-            .map(|e| render_limit(text, &style, e, inner.as_deref()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let body =
+            elements.iter().map(|e| render_limit(text, &style, e, inner.as_deref())).collect::<Result<Vec<_>, _>>()?;
         let when = render_when(&style, subscription_id, when_indent.as_deref(), &body);
         Ok(match (indent, when_indent) {
             (Some(i), Some(wi)) => format!("<choose>{nl}{wi}{when}{nl}{i}</choose>"),
@@ -769,11 +641,7 @@ pub fn insert_subscription_choose(
             };
             Ok(splice(text, Span::empty(base.span.end), &insert))
         }
-        None => match section
-            .children
-            .iter()
-            .find(|c| !matches!(c, Node::Text(s) if s.of(text).trim().is_empty()))
-        {
+        None => match section.children.iter().find(|c| !matches!(c, Node::Text(s) if s.of(text).trim().is_empty())) {
             Some(first) => {
                 let ind = indent_before(text, first.span().start).map(str::to_string);
                 let markup = render(ind.as_deref())?;

@@ -17,8 +17,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::analysis::{
-    Analysis, Branch, BranchKind, BranchStep, LimitElement, LimitKind, ValueRef, named_value_refs,
-    path_label, substitute_named_values,
+    Analysis, Branch, BranchKind, BranchStep, LimitElement, LimitKind, ValueRef, named_value_refs, path_label,
+    substitute_named_values,
 };
 use crate::condition::{Condition, ConditionFacts, CounterKey, Field, Truth};
 use crate::parse::{Attr, PolicyDocument};
@@ -120,10 +120,7 @@ impl SubscriptionFacts {
 
     /// A subscription scoped to a single API (`/apis/{id}`), without a product.
     pub fn single_api(id: &str) -> Self {
-        SubscriptionFacts {
-            scope_kind: SubscriptionScopeKind::Api,
-            ..Self::all_apis(id)
-        }
+        SubscriptionFacts { scope_kind: SubscriptionScopeKind::Api, ..Self::all_apis(id) }
     }
 
     /// The built-in `master` subscription.
@@ -213,9 +210,7 @@ impl FromStr for QuotaPeriod {
             "monthly" => QuotaPeriod::Monthly,
             "yearly" => QuotaPeriod::Yearly,
             _ => {
-                return Err(format!(
-                    "`{s}` is not a quota period (Hourly, Daily, Weekly, Monthly or Yearly)"
-                ));
+                return Err(format!("`{s}` is not a quota period (Hourly, Daily, Weekly, Monthly or Yearly)"));
             }
         })
     }
@@ -249,11 +244,7 @@ pub struct LimitSource {
 
 impl fmt::Display for LimitSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}, {}, <{} {}=\"{}\">",
-            self.scope, self.branch, self.element, self.attribute, self.raw_value
-        )?;
+        write!(f, "{}, {}, <{} {}=\"{}\">", self.scope, self.branch, self.element, self.attribute, self.raw_value)?;
         if let Some(nv) = &self.named_value {
             write!(f, " (named value {{{{{nv}}}}})")?;
         }
@@ -422,9 +413,7 @@ struct Candidate<'a, 'd> {
 
 impl Candidate<'_, '_> {
     fn source(&self) -> &LimitSource {
-        self.source
-            .as_ref()
-            .expect("built for every candidate that may apply")
+        self.source.as_ref().expect("built for every candidate that may apply")
     }
 }
 
@@ -486,15 +475,9 @@ impl<'d> Analysis<'d> {
             }
         }
         let Some(this) = choose.branches.get(step.branch.0) else {
-            return Truth::Unknown(format!(
-                "choose[{}] has no branch {}",
-                step.choose, step.branch.0
-            ));
+            return Truth::Unknown(format!("choose[{}] has no branch {}", step.choose, step.branch.0));
         };
-        match (
-            self.branch_condition(choose.ordinal, this, facts, named_values),
-            unknown,
-        ) {
+        match (self.branch_condition(choose.ordinal, this, facts, named_values), unknown) {
             (Truth::False, _) => Truth::False,
             (Truth::Unknown(r), _) | (Truth::True, Some(r)) => Truth::Unknown(r),
             (Truth::True, None) => Truth::True,
@@ -521,20 +504,10 @@ impl<'d> Analysis<'d> {
         unknown.map_or(Truth::True, Truth::Unknown)
     }
 
-    fn source(
-        &self,
-        scope: &ScopeLabel,
-        limit: &LimitElement<'_>,
-        attr: &Attr,
-        note: Option<String>,
-    ) -> LimitSource {
+    fn source(&self, scope: &ScopeLabel, limit: &LimitElement<'_>, attr: &Attr, note: Option<String>) -> LimitSource {
         LimitSource {
             scope: scope.clone(),
-            branch: if limit.path.is_empty() {
-                scope.wide_label().to_string()
-            } else {
-                path_label(&limit.path)
-            },
+            branch: if limit.path.is_empty() { scope.wide_label().to_string() } else { path_label(&limit.path) },
             path: limit.path.clone(),
             element: limit.element.name.clone(),
             element_span: limit.element.span,
@@ -560,11 +533,7 @@ impl<'d> Analysis<'d> {
         for limit in self.limits.iter().filter(|l| l.in_effect()) {
             let (attr, value, note) = match measure {
                 Measure::Tpm | Measure::TokenQuota if limit.kind.is_token_limit() => {
-                    let name = if measure == Measure::Tpm {
-                        "tokens-per-minute"
-                    } else {
-                        "token-quota"
-                    };
+                    let name = if measure == Measure::Tpm { "tokens-per-minute" } else { "token-quota" };
                     let Some(attr) = limit.element.attr(name) else {
                         continue;
                     };
@@ -575,13 +544,9 @@ impl<'d> Analysis<'d> {
                         continue;
                     };
                     let renewal = limit.element.attr("renewal-period");
-                    let (value, note) = match (resolve(calls, nv), renewal.map(|r| resolve(r, nv)))
-                    {
+                    let (value, note) = match (resolve(calls, nv), renewal.map(|r| resolve(r, nv))) {
                         (Err(e), _) => (Err(e), None),
-                        (_, None) => (
-                            Err("rate-limit-by-key has no renewal-period".to_string()),
-                            None,
-                        ),
+                        (_, None) => (Err("rate-limit-by-key has no renewal-period".to_string()), None),
                         (_, Some(Err(e))) => (Err(format!("renewal-period: {e}")), None),
                         (Ok(_), Some(Ok(0))) => (Err("renewal-period is 0".to_string()), None),
                         (Ok(c), Some(Ok(60))) => (Ok(c), None),
@@ -603,12 +568,7 @@ impl<'d> Analysis<'d> {
             };
             let truth = self.path_truth(&limit.path, facts, nv);
             let source = (truth != Truth::False).then(|| self.source(scope, limit, attr, note));
-            out.push(Candidate {
-                limit,
-                truth,
-                value,
-                source,
-            });
+            out.push(Candidate { limit, truth, value, source });
         }
         out
     }
@@ -622,33 +582,21 @@ impl<'d> Analysis<'d> {
     ) -> (EffectiveLimit, Option<&LimitElement<'d>>) {
         let facts = sub.condition_facts();
         let all = self.candidates(measure, scope, &facts, nv);
-        let (certain, maybe): (Vec<_>, Vec<_>) = all
-            .iter()
-            .filter(|c| c.truth != Truth::False)
-            .partition(|c| c.truth == Truth::True);
+        let (certain, maybe): (Vec<_>, Vec<_>) =
+            all.iter().filter(|c| c.truth != Truth::False).partition(|c| c.truth == Truth::True);
         if let Some(bad) = certain.iter().find(|c| c.value.is_err()) {
             return (
                 EffectiveLimit::Unknown {
-                    reason: format!(
-                        "{measure} value at {}: {}",
-                        bad.source().branch,
-                        bad.value.clone().unwrap_err()
-                    ),
+                    reason: format!("{measure} value at {}: {}", bad.source().branch, bad.value.clone().unwrap_err()),
                     candidates: certain.iter().map(|c| c.source().clone()).collect(),
                 },
                 None,
             );
         }
-        let best = certain
-            .iter()
-            .min_by_key(|c| *c.value.as_ref().expect("checked above"))
-            .copied();
+        let best = certain.iter().min_by_key(|c| *c.value.as_ref().expect("checked above")).copied();
         if !maybe.is_empty() {
-            let dominated = best.is_some_and(|b| {
-                maybe
-                    .iter()
-                    .all(|m| matches!((&m.value, &b.value), (Ok(mv), Ok(bv)) if mv >= bv))
-            });
+            let dominated = best
+                .is_some_and(|b| maybe.iter().all(|m| matches!((&m.value, &b.value), (Ok(mv), Ok(bv)) if mv >= bv)));
             if !dominated {
                 let reason = match &maybe[0].truth {
                     Truth::Unknown(r) => r.clone(),
@@ -656,14 +604,8 @@ impl<'d> Analysis<'d> {
                 };
                 return (
                     EffectiveLimit::Unknown {
-                        reason: format!(
-                            "{measure} depends on a condition that cannot be evaluated: {reason}"
-                        ),
-                        candidates: certain
-                            .iter()
-                            .chain(&maybe)
-                            .map(|c| c.source().clone())
-                            .collect(),
+                        reason: format!("{measure} depends on a condition that cannot be evaluated: {reason}"),
+                        candidates: certain.iter().chain(&maybe).map(|c| c.source().clone()).collect(),
                     },
                     None,
                 );
@@ -682,21 +624,11 @@ impl<'d> Analysis<'d> {
                 },
                 Some(b.limit),
             ),
-            None => (
-                EffectiveLimit::Unlimited {
-                    reason: self.unlimited_reason(measure, sub, &all),
-                },
-                None,
-            ),
+            None => (EffectiveLimit::Unlimited { reason: self.unlimited_reason(measure, sub, &all) }, None),
         }
     }
 
-    fn unlimited_reason(
-        &self,
-        measure: Measure,
-        sub: &SubscriptionFacts,
-        all: &[Candidate<'_, '_>],
-    ) -> String {
+    fn unlimited_reason(&self, measure: Measure, sub: &SubscriptionFacts, all: &[Candidate<'_, '_>]) -> String {
         let element = match measure {
             Measure::Tpm | Measure::TokenQuota => "llm-token-limit",
             Measure::Rpm => "rate-limit-by-key",
@@ -725,10 +657,7 @@ impl<'d> Analysis<'d> {
                 sub.id
             );
         }
-        format!(
-            "no branch that sets a {measure} limit matches subscription '{}'",
-            sub.id
-        )
+        format!("no branch that sets a {measure} limit matches subscription '{}'", sub.id)
     }
 
     /// The effective limits of `sub` under this document.
@@ -740,45 +669,29 @@ impl<'d> Analysis<'d> {
     ) -> EffectiveLimits {
         let (tpm, _) = self.effective(Measure::Tpm, scope, sub, named_values);
         let (rpm, _) = self.effective(Measure::Rpm, scope, sub, named_values);
-        let (token_quota, quota_element) =
-            self.effective(Measure::TokenQuota, scope, sub, named_values);
+        let (token_quota, quota_element) = self.effective(Measure::TokenQuota, scope, sub, named_values);
         let token_quota_period = quota_element
             .and_then(|l| l.element.attr("token-quota-period"))
-            .map(|a| {
-                substitute_named_values(&a.value(), named_values)
-                    .unwrap_or_else(|_| a.value().into_owned())
-            });
+            .map(|a| substitute_named_values(&a.value(), named_values).unwrap_or_else(|_| a.value().into_owned()));
 
         let facts = sub.condition_facts();
         let mut other_limits = Vec::new();
         for limit in self.limits.iter().filter(|l| l.in_effect()) {
-            if !matches!(
-                limit.kind,
-                LimitKind::RateLimit | LimitKind::QuotaByKey | LimitKind::Quota
-            ) {
+            if !matches!(limit.kind, LimitKind::RateLimit | LimitKind::QuotaByKey | LimitKind::Quota) {
                 continue;
             }
             let truth = self.path_truth(&limit.path, &facts, named_values);
             if truth == Truth::False {
                 continue;
             }
-            let Some(attr) = limit
-                .element
-                .attr("calls")
-                .or_else(|| limit.element.attr("bandwidth"))
-            else {
+            let Some(attr) = limit.element.attr("calls").or_else(|| limit.element.attr("bandwidth")) else {
                 continue;
             };
             let description = limit
                 .element
                 .attributes
                 .iter()
-                .filter(|a| {
-                    matches!(
-                        a.name.as_str(),
-                        "calls" | "bandwidth" | "renewal-period" | "counter-key"
-                    )
-                })
+                .filter(|a| matches!(a.name.as_str(), "calls" | "bandwidth" | "renewal-period" | "counter-key"))
                 .map(|a| format!("{}=\"{}\"", a.name, a.raw))
                 .collect::<Vec<_>>()
                 .join(" ");
@@ -792,13 +705,8 @@ impl<'d> Analysis<'d> {
 
         let mut caveats = Vec::new();
         for f in &self.fragments {
-            let id = f
-                .attr("fragment-id")
-                .map(|a| a.raw.clone())
-                .unwrap_or_default();
-            caveats.push(format!(
-                "policy fragment '{id}' is included; limits inside fragments are not analysed"
-            ));
+            let id = f.attr("fragment-id").map(|a| a.raw.clone()).unwrap_or_default();
+            caveats.push(format!("policy fragment '{id}' is included; limits inside fragments are not analysed"));
         }
         for l in self.limits.iter().filter(|l| !l.in_effect()) {
             caveats.push(format!(
@@ -806,11 +714,7 @@ impl<'d> Analysis<'d> {
                 l.element.name
             ));
         }
-        for (m, e) in [
-            (Measure::Tpm, &tpm),
-            (Measure::Rpm, &rpm),
-            (Measure::TokenQuota, &token_quota),
-        ] {
+        for (m, e) in [(Measure::Tpm, &tpm), (Measure::Rpm, &rpm), (Measure::TokenQuota, &token_quota)] {
             if let EffectiveLimit::Limited { source, .. } = e
                 && let Some(key) = &source.counter_key
                 && !key.is_per_subscription()
@@ -901,11 +805,8 @@ impl<'d> Analysis<'d> {
 
 /// Resolves a number-bearing attribute.
 fn resolve(attr: &Attr, nv: &dyn Fn(&str) -> Option<String>) -> Result<u64, String> {
-    let parse = |v: &str, what: &str| {
-        v.trim()
-            .parse::<u64>()
-            .map_err(|_| format!("{what} is \"{v}\", not a whole number"))
-    };
+    let parse =
+        |v: &str, what: &str| v.trim().parse::<u64>().map_err(|_| format!("{what} is \"{v}\", not a whole number"));
     match ValueRef::of(attr) {
         ValueRef::Literal(n) => Ok(n),
         ValueRef::NamedValue(name) => match nv(&name) {

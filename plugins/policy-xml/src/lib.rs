@@ -91,23 +91,21 @@ pub mod text;
 pub mod update;
 
 pub use analysis::{
-    Analysis, Branch, BranchIndex, BranchKind, BranchStep, Choose, LimitElement, LimitKind,
-    Section, ValueRef,
+    Analysis, Branch, BranchIndex, BranchKind, BranchStep, Choose, LimitElement, LimitKind, Section, ValueRef,
 };
 pub use condition::{Condition, CounterKey, Truth};
 pub use edit::{
     ConditionQuoting, EditError, NewLimit, Style, add_attribute, append_child, insert_branch_copy,
-    insert_subscription_branch, insert_subscription_choose, set_attribute,
-    validate_subscription_id, wrap_in_subscription_choose,
+    insert_subscription_branch, insert_subscription_choose, set_attribute, validate_subscription_id,
+    wrap_in_subscription_choose,
 };
 pub use effective::{
-    EffectiveLimit, EffectiveLimits, LimitSource, Measure, NamedValueUsage, OtherLimit,
-    QuotaPeriod, ScopeLabel, Sharing, SubscriptionFacts, SubscriptionScopeKind, effective_limits,
-    named_value_usage, subscriptions_sharing,
+    EffectiveLimit, EffectiveLimits, LimitSource, Measure, NamedValueUsage, OtherLimit, QuotaPeriod, ScopeLabel,
+    Sharing, SubscriptionFacts, SubscriptionScopeKind, effective_limits, named_value_usage, subscriptions_sharing,
 };
 pub use parse::{Attr, Element, Node, PolicyDocument, XmlError};
 pub use span::Span;
 pub use update::{
-    Action, EditContext, EditOutcome, FieldChange, LimitChange, LimitField, MAX_PER_MINUTE,
-    MAX_TOKEN_QUOTA, NamedValueUpdate, set_limit_for_subscription,
+    Action, EditContext, EditOutcome, FieldChange, LimitChange, LimitField, MAX_PER_MINUTE, MAX_TOKEN_QUOTA,
+    NamedValueUpdate, set_limit_for_subscription,
 };

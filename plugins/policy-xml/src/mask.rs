@@ -100,10 +100,7 @@ fn scan_start_tag(s: &[u8], mut i: usize, expressions: &mut Vec<Span>) -> (usize
                     }
                 }
                 // An ordinary value: skip to its closing quote.
-                i = s[start..]
-                    .iter()
-                    .position(|&b| b == quote)
-                    .map_or(s.len(), |p| start + p + 1);
+                i = s[start..].iter().position(|&b| b == quote).map_or(s.len(), |p| start + p + 1);
             }
             _ => i += 1,
         }
@@ -116,10 +113,7 @@ fn is_expression_start(s: &[u8], i: usize) -> bool {
 }
 
 fn find(s: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    s.get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| from + p)
+    s.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| from + p)
 }
 
 /// The character at `i`, decoding an entity reference, and its length in bytes.
@@ -193,10 +187,7 @@ fn lex_until(s: &[u8], mut i: usize, close: u8) -> Option<usize> {
                 }
             }
             b'/' if i + 1 < s.len() && s[i + 1] == b'/' => {
-                i = s[i..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(s.len(), |p| i + p);
+                i = s[i..].iter().position(|&b| b == b'\n').map_or(s.len(), |p| i + p);
                 continue;
             }
             b'/' if i + 1 < s.len() && s[i + 1] == b'*' => {
@@ -277,23 +268,11 @@ mod tests {
     #[test]
     fn expression_ends() {
         assert_eq!(end("@(a.b(\"x)\"))\" rest"), Some("@(a.b(\"x)\"))"));
-        assert_eq!(
-            end("@(&quot;a)&quot; + b) x"),
-            Some("@(&quot;a)&quot; + b)")
-        );
-        assert_eq!(
-            end("@{ var s = @\"a\"\")\"; return '}'; }x"),
-            Some("@{ var s = @\"a\"\")\"; return '}'; }")
-        );
+        assert_eq!(end("@(&quot;a)&quot; + b) x"), Some("@(&quot;a)&quot; + b)"));
+        assert_eq!(end("@{ var s = @\"a\"\")\"; return '}'; }x"), Some("@{ var s = @\"a\"\")\"; return '}'; }"));
         assert_eq!(end("@($\"{x[\"k\"]})\" )z"), Some("@($\"{x[\"k\"]})\" )"));
-        assert_eq!(
-            end("@{ // }\n return 1; /* } */ }!"),
-            Some("@{ // }\n return 1; /* } */ }")
-        );
-        assert_eq!(
-            end("@(a.As<JObject>() > 2 && b)"),
-            Some("@(a.As<JObject>() > 2 && b)")
-        );
+        assert_eq!(end("@{ // }\n return 1; /* } */ }!"), Some("@{ // }\n return 1; /* } */ }"));
+        assert_eq!(end("@(a.As<JObject>() > 2 && b)"), Some("@(a.As<JObject>() > 2 && b)"));
         assert_eq!(end("@(a(b)"), None);
         assert_eq!(end("@(a]"), None);
     }

@@ -38,22 +38,13 @@ pub struct XmlError {
 impl XmlError {
     fn at(text: &str, offset: usize, message: impl Into<String>) -> Self {
         let (line, column) = line_column(text, offset);
-        XmlError {
-            line,
-            column,
-            offset,
-            message: message.into(),
-        }
+        XmlError { line, column, offset, message: message.into() }
     }
 }
 
 impl fmt::Display for XmlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "policy XML is not well-formed at line {}, column {}: {}",
-            self.line, self.column, self.message
-        )
+        write!(f, "policy XML is not well-formed at line {}, column {}: {}", self.line, self.column, self.message)
     }
 }
 
@@ -263,13 +254,9 @@ impl<'t> Parser<'t> {
                     stack.push(element);
                     continue;
                 }
-                Event::Empty(tag) => {
-                    Node::Element(self.element(mtext, &tag, span, &masked.expressions)?)
-                }
+                Event::Empty(tag) => Node::Element(self.element(mtext, &tag, span, &masked.expressions)?),
                 Event::End(_) => {
-                    let mut element = stack
-                        .pop()
-                        .ok_or_else(|| self.err(before, "end tag without a start tag"))?;
+                    let mut element = stack.pop().ok_or_else(|| self.err(before, "end tag without a start tag"))?;
                     element.end_tag = Some(span);
                     element.span.end = after;
                     Node::Element(element)
@@ -278,9 +265,7 @@ impl<'t> Parser<'t> {
                 Event::GeneralRef(r) => {
                     let name: &str = &r;
                     if !is_known_reference(name) {
-                        return Err(
-                            self.err(before, format!("unknown entity reference `&{name};`"))
-                        );
+                        return Err(self.err(before, format!("unknown entity reference `&{name};`")));
                     }
                     Node::Text(span)
                 }
@@ -302,10 +287,7 @@ impl<'t> Parser<'t> {
             siblings.push(node);
         }
         if let Some(open) = stack.last() {
-            return Err(self.err(
-                open.start_tag.start,
-                format!("element <{}> is never closed", open.name),
-            ));
+            return Err(self.err(open.start_tag.start, format!("element <{}> is never closed", open.name)));
         }
         let mut root = None;
         for (i, node) in top.iter().enumerate() {
@@ -326,12 +308,7 @@ impl<'t> Parser<'t> {
             }
         }
         let root = root.ok_or_else(|| self.err(self.text.len(), "no root element"))?;
-        Ok(PolicyDocument {
-            text: self.text.to_string(),
-            nodes: top,
-            root,
-            expressions: masked.expressions,
-        })
+        Ok(PolicyDocument { text: self.text.to_string(), nodes: top, root, expressions: masked.expressions })
     }
 
     fn element(
@@ -362,9 +339,7 @@ impl<'t> Parser<'t> {
             let quote = self.text.as_bytes()[value_span.end] as char;
             debug_assert!(quote == '"' || quote == '\'');
             let raw = value_span.of(self.text);
-            let in_expression = expressions
-                .iter()
-                .any(|e| e.contains(value_span) && !e.is_empty());
+            let in_expression = expressions.iter().any(|e| e.contains(value_span) && !e.is_empty());
             if !in_expression {
                 self.check_attr_value(raw, value_span.start)?;
             }
@@ -391,17 +366,13 @@ impl<'t> Parser<'t> {
     /// XML forbids `<` in attribute values and requires `&` to start a reference.
     fn check_attr_value(&self, raw: &str, start: usize) -> Result<(), XmlError> {
         if let Some(i) = raw.find('<') {
-            return Err(self.err(
-                start + i,
-                "`<` is not allowed in an attribute value (write `&lt;`)",
-            ));
+            return Err(self.err(start + i, "`<` is not allowed in an attribute value (write `&lt;`)"));
         }
         for (i, _) in raw.match_indices('&') {
             if reference_at(&raw[i..]).is_none() {
-                return Err(self.err(
-                    start + i,
-                    "`&` in an attribute value must start an entity reference (write `&amp;`)",
-                ));
+                return Err(
+                    self.err(start + i, "`&` in an attribute value must start an entity reference (write `&amp;`)")
+                );
             }
         }
         Ok(())
@@ -410,14 +381,9 @@ impl<'t> Parser<'t> {
     fn attr_error(&self, buf_start: usize, e: AttrError) -> XmlError {
         let (pos, message) = match e {
             AttrError::ExpectedEq(p) => (p, "attribute name must be followed by `=`".to_string()),
-            AttrError::ExpectedValue(p) => {
-                (p, "`=` must be followed by a quoted value".to_string())
-            }
+            AttrError::ExpectedValue(p) => (p, "`=` must be followed by a quoted value".to_string()),
             AttrError::UnquotedValue(p) => (p, "attribute value must be quoted".to_string()),
-            AttrError::ExpectedQuote(p, q) => (
-                p,
-                format!("missing closing quote `{}` in attribute value", q as char),
-            ),
+            AttrError::ExpectedQuote(p, q) => (p, format!("missing closing quote `{}` in attribute value", q as char)),
             AttrError::Duplicated(p, _) => (p, "duplicated attribute".to_string()),
         };
         self.err(buf_start + pos, message)

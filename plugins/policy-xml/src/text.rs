@@ -48,14 +48,13 @@ pub(crate) fn reference_at(s: &str) -> Option<(char, usize)> {
         "quot" => '"',
         "apos" => '\'',
         _ => {
-            let code =
-                if let Some(hex) = body.strip_prefix("#x").or_else(|| body.strip_prefix("#X")) {
-                    u32::from_str_radix(hex, 16).ok()?
-                } else if let Some(dec) = body.strip_prefix('#') {
-                    dec.parse::<u32>().ok()?
-                } else {
-                    return None;
-                };
+            let code = if let Some(hex) = body.strip_prefix("#x").or_else(|| body.strip_prefix("#X")) {
+                u32::from_str_radix(hex, 16).ok()?
+            } else if let Some(dec) = body.strip_prefix('#') {
+                dec.parse::<u32>().ok()?
+            } else {
+                return None;
+            };
             char::from_u32(code)?
         }
     };
@@ -104,11 +103,7 @@ impl Layout {
     pub fn detect(text: &str) -> Layout {
         let crlf = text.matches("\r\n").count();
         let lf = text.matches('\n').count();
-        let newline = if crlf > 0 && crlf * 2 >= lf {
-            "\r\n"
-        } else {
-            "\n"
-        };
+        let newline = if crlf > 0 && crlf * 2 >= lf { "\r\n" } else { "\n" };
 
         let mut tabs = 0usize;
         let mut spaces = 0usize;
@@ -132,25 +127,16 @@ impl Layout {
                     deltas[n - p] += 1;
                 }
             }
-            prev = if indent.contains('\t') {
-                None
-            } else {
-                Some(indent.len())
-            };
+            prev = if indent.contains('\t') { None } else { Some(indent.len()) };
         }
         let indent_unit = if tabs > spaces {
             "\t".to_string()
         } else {
-            let best = (1..deltas.len())
-                .max_by_key(|&d| (deltas[d], usize::MAX - d))
-                .filter(|&d| deltas[d] > 0)
-                .unwrap_or(4);
+            let best =
+                (1..deltas.len()).max_by_key(|&d| (deltas[d], usize::MAX - d)).filter(|&d| deltas[d] > 0).unwrap_or(4);
             " ".repeat(best)
         };
-        Layout {
-            newline,
-            indent_unit,
-        }
+        Layout { newline, indent_unit }
     }
 }
 
@@ -159,10 +145,7 @@ impl Layout {
 pub(crate) fn indent_before(text: &str, pos: usize) -> Option<&str> {
     let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
     let prefix = &text[line_start..pos];
-    prefix
-        .bytes()
-        .all(|b| b == b' ' || b == b'\t')
-        .then_some(prefix)
+    prefix.bytes().all(|b| b == b' ' || b == b'\t').then_some(prefix)
 }
 
 #[cfg(test)]
@@ -179,10 +162,7 @@ mod tests {
 
     #[test]
     fn escape_keeps_other_quote() {
-        assert_eq!(
-            escape_attr_value(r#"a"b'c<&>"#, '"'),
-            "a&quot;b'c&lt;&amp;&gt;"
-        );
+        assert_eq!(escape_attr_value(r#"a"b'c<&>"#, '"'), "a&quot;b'c&lt;&amp;&gt;");
         assert_eq!(escape_attr_value(r#"a"b'c"#, '\''), "a\"b&apos;c");
     }
 

@@ -50,12 +50,10 @@ use crate::analysis::{Analysis, BranchIndex, BranchKind, LimitElement, LimitKind
 use crate::condition::Truth;
 use crate::edit::{
     EditError, NewLimit, Style, add_attribute, append_child, child_indent, insert_branch_copy,
-    insert_subscription_branch, insert_subscription_choose, render_limit, set_attribute,
-    validate_subscription_id, wrap_in_subscription_choose,
+    insert_subscription_branch, insert_subscription_choose, render_limit, set_attribute, validate_subscription_id,
+    wrap_in_subscription_choose,
 };
-use crate::effective::{
-    EffectiveLimit, LimitSource, Measure, QuotaPeriod, ScopeLabel, SubscriptionFacts,
-};
+use crate::effective::{EffectiveLimit, LimitSource, Measure, QuotaPeriod, ScopeLabel, SubscriptionFacts};
 use crate::parse::PolicyDocument;
 
 /// Largest accepted `tpm` and `rpm` (2^31 - 1); see the module documentation.
@@ -80,21 +78,14 @@ impl LimitChange {
     /// Checks the values against the bounds in the module documentation. Errors name the field.
     pub fn validate(&self) -> Result<(), EditError> {
         let check = |field: &str, v: Option<u64>, max: u64| match v {
-            Some(0) => Err(invalid(
-                field,
-                "must be a positive whole number, not 0".to_string(),
-            )),
+            Some(0) => Err(invalid(field, "must be a positive whole number, not 0".to_string())),
             Some(n) if n > max => Err(invalid(field, format!("{n} is above the maximum of {max}"))),
             _ => Ok(()),
         };
         check("tpm", self.tpm, MAX_PER_MINUTE)?;
         check("rpm", self.rpm, MAX_PER_MINUTE)?;
         check("token_quota", self.token_quota, MAX_TOKEN_QUOTA)?;
-        if self.tpm.is_none()
-            && self.rpm.is_none()
-            && self.token_quota.is_none()
-            && self.token_quota_period.is_none()
-        {
+        if self.tpm.is_none() && self.rpm.is_none() && self.token_quota.is_none() && self.token_quota_period.is_none() {
             return Err(invalid(
                 "tpm",
                 "nothing to change: give tpm, rpm, token_quota or token_quota_period".to_string(),
@@ -105,10 +96,7 @@ impl LimitChange {
 }
 
 fn invalid(field: &str, message: String) -> EditError {
-    EditError::InvalidValue {
-        field: field.to_string(),
-        message,
-    }
+    EditError::InvalidValue { field: field.to_string(), message }
 }
 
 /// Everything the editor needs besides the text and the subscription.
@@ -277,13 +265,7 @@ impl EditOutcome {
     /// The named values to update.
     pub fn named_value_updates(&self) -> Vec<NamedValueUpdate> {
         match self {
-            EditOutcome::NamedValue {
-                name,
-                old,
-                new,
-                shared_with,
-                ..
-            } => vec![NamedValueUpdate {
+            EditOutcome::NamedValue { name, old, new, shared_with, .. } => vec![NamedValueUpdate {
                 name: name.clone(),
                 old: old.clone(),
                 new: new.clone(),
@@ -368,11 +350,7 @@ pub fn set_limit_for_subscription(
     let original = PolicyDocument::parse(text)?;
     let before = Analysis::of(&original);
     let target_before = before.effective_limits(&ctx.scope, sub, ctx.named_values);
-    let others: Vec<&SubscriptionFacts> = ctx
-        .subscriptions
-        .iter()
-        .filter(|s| s.id != sub.id)
-        .collect();
+    let others: Vec<&SubscriptionFacts> = ctx.subscriptions.iter().filter(|s| s.id != sub.id).collect();
     let snapshot = |a: &Analysis<'_>, nv: &dyn Fn(&str) -> Option<String>| -> Vec<String> {
         others
             .iter()
@@ -408,20 +386,16 @@ pub fn set_limit_for_subscription(
     for op in ops {
         let old_limit = target_before.get(op.measure()).clone();
         let old = match (op, &old_limit) {
-            (Op::Quota(None, _), EffectiveLimit::Limited { .. }) => target_before
-                .token_quota_period
-                .clone()
-                .unwrap_or_else(|| "none".to_string()),
+            (Op::Quota(None, _), EffectiveLimit::Limited { .. }) => {
+                target_before.token_quota_period.clone().unwrap_or_else(|| "none".to_string())
+            }
             (_, l) => l.short(),
         };
         let old_source = old_limit.source().cloned();
         let shared_with = match &old_source {
             Some(src) => {
                 let s = before.sharing(src.element_span, ctx.subscriptions, ctx.named_values);
-                s.subscriptions
-                    .into_iter()
-                    .filter(|id| *id != sub.id)
-                    .collect()
+                s.subscriptions.into_iter().filter(|id| *id != sub.id).collect()
             }
             None => Vec::new(),
         };
@@ -444,21 +418,13 @@ pub fn set_limit_for_subscription(
 
     // Re-analyse the result: the target gets the new values, nobody else changes.
     let updated_nv = |name: &str| {
-        named_values
-            .iter()
-            .find(|u| u.name == name)
-            .map(|u| u.new.clone())
-            .or_else(|| (ctx.named_values)(name))
+        named_values.iter().find(|u| u.name == name).map(|u| u.new.clone()).or_else(|| (ctx.named_values)(name))
     };
     let result = PolicyDocument::parse(&current)
         .map_err(|e| EditError::Internal(format!("edited policy does not parse: {e}")))?;
     let after = Analysis::of(&result);
     let others_after = snapshot(&after, &updated_nv);
-    if let Some((b, a)) = others_before
-        .iter()
-        .zip(&others_after)
-        .find(|(b, a)| b != a)
-    {
+    if let Some((b, a)) = others_before.iter().zip(&others_after).find(|(b, a)| b != a) {
         return Err(EditError::Internal(format!(
             "the edit would change another subscription's limits ({b} became {a})"
         )));
@@ -469,9 +435,7 @@ pub fn set_limit_for_subscription(
             LimitField::Tpm => target_after.tpm.short(),
             LimitField::Rpm => target_after.rpm.short(),
             LimitField::TokenQuota => target_after.token_quota.short(),
-            LimitField::TokenQuotaPeriod => {
-                target_after.token_quota_period.clone().unwrap_or_default()
-            }
+            LimitField::TokenQuotaPeriod => target_after.token_quota_period.clone().unwrap_or_default(),
         };
         let requested = c.new.split(' ').next().unwrap_or_default();
         if c.effective_after != requested {
@@ -497,25 +461,12 @@ pub fn set_limit_for_subscription(
     let text_changed = current != text;
     Ok(match (text_changed, named_values.len()) {
         (false, 0) => EditOutcome::Unchanged { changes },
-        (true, 0) => EditOutcome::Xml {
-            text: current,
-            changes,
-        },
+        (true, 0) => EditOutcome::Xml { text: current, changes },
         (false, 1) => {
             let u = named_values.remove(0);
-            EditOutcome::NamedValue {
-                name: u.name,
-                old: u.old,
-                new: u.new,
-                shared_with: u.shared_with,
-                changes,
-            }
+            EditOutcome::NamedValue { name: u.name, old: u.old, new: u.new, shared_with: u.shared_with, changes }
         }
-        _ => EditOutcome::Mixed {
-            text: text_changed.then_some(current),
-            named_values,
-            changes,
-        },
+        _ => EditOutcome::Mixed { text: text_changed.then_some(current), named_values, changes },
     })
 }
 
@@ -524,18 +475,14 @@ fn summarise(c: &FieldChange, id: &str) -> String {
         Action::Unchanged => "already set; nothing to do".to_string(),
         Action::EditedInPlace => format!(
             "edited in place at {}",
-            c.old_source
-                .as_ref()
-                .map_or("its own branch".to_string(), |s| s.branch.clone())
+            c.old_source.as_ref().map_or("its own branch".to_string(), |s| s.branch.clone())
         ),
         Action::OverrideInserted { shared_branch } => {
             format!("added an override branch for '{id}' ahead of the shared {shared_branch}")
         }
         Action::WrappedInChoose => format!(
             "wrapped the {} element in a <choose> with a branch for '{id}'",
-            c.old_source
-                .as_ref()
-                .map_or("shared", |s| s.branch.as_str())
+            c.old_source.as_ref().map_or("shared", |s| s.branch.as_str())
         ),
         Action::AddedToOwnBranch => format!("added to the branch of '{id}'"),
         Action::BranchAdded { choose } => format!("added a branch for '{id}' to {choose}"),
@@ -545,9 +492,7 @@ fn summarise(c: &FieldChange, id: &str) -> String {
         }
     };
     let mut s = format!("{} for '{id}': {} → {}; {how}", c.field, c.old, c.new);
-    if !c.shared_with.is_empty()
-        && !matches!(c.action, Action::EditedInPlace | Action::NamedValue { .. })
-    {
+    if !c.shared_with.is_empty() && !matches!(c.action, Action::EditedInPlace | Action::NamedValue { .. }) {
         s.push_str(&format!("; {} keep {}", short_list(&c.shared_with), c.old));
     }
     s
@@ -559,11 +504,7 @@ fn short_list(names: &[String]) -> String {
     if names.len() <= SUMMARY_NAMES {
         return names.join(", ");
     }
-    format!(
-        "{} and {} others",
-        names[..SUMMARY_NAMES].join(", "),
-        names.len() - SUMMARY_NAMES
-    )
+    format!("{} and {} others", names[..SUMMARY_NAMES].join(", "), names.len() - SUMMARY_NAMES)
 }
 
 /// How many subscription names a summary line lists.
@@ -593,25 +534,15 @@ fn apply(
                 .attr(&source.attribute)
                 .ok_or_else(|| EditError::Internal("source attribute not found".into()))?;
             let own = is_own(limit, sub, nv);
-            let current_period = element
-                .attr("token-quota-period")
-                .and_then(|p| p.value().parse::<QuotaPeriod>().ok());
-            let renewal = element
-                .attr("renewal-period")
-                .map(|r| r.value().trim().to_string());
+            let current_period = element.attr("token-quota-period").and_then(|p| p.value().parse::<QuotaPeriod>().ok());
+            let renewal = element.attr("renewal-period").map(|r| r.value().trim().to_string());
             let unchanged = match op {
                 Op::Tpm(v) => v == value,
                 Op::Rpm(v) => v == value && renewal.as_deref() == Some("60"),
-                Op::Quota(q, p) => {
-                    q.is_none_or(|q| q == value) && p.is_none_or(|p| Some(p) == current_period)
-                }
+                Op::Quota(q, p) => q.is_none_or(|q| q == value) && p.is_none_or(|p| Some(p) == current_period),
             };
             if unchanged {
-                return Ok(Step {
-                    action: Action::Unchanged,
-                    named_value: None,
-                    notes: Vec::new(),
-                });
+                return Ok(Step { action: Action::Unchanged, named_value: None, notes: Vec::new() });
             }
             if let Op::Quota(Some(_), None) = op
                 && current_period.is_none()
@@ -652,22 +583,12 @@ fn apply(
                         if let Op::Quota(_, Some(p)) = op
                             && Some(p) != current_period
                         {
-                            *text = set_or_add(
-                                text,
-                                element.span.start,
-                                "token-quota-period",
-                                p.as_str(),
-                            )?;
-                            step.notes
-                                .push(format!("token-quota-period set to {p} in the policy"));
+                            *text = set_or_add(text, element.span.start, "token-quota-period", p.as_str())?;
+                            step.notes.push(format!("token-quota-period set to {p} in the policy"));
                         }
                         return Ok(step);
                     }
-                    let who = if users.is_empty() {
-                        "other policy elements".to_string()
-                    } else {
-                        users.join(", ")
-                    };
+                    let who = if users.is_empty() { "other policy elements".to_string() } else { users.join(", ") };
                     notes.push(format!(
                         "named value {{{{{name}}}}} is shared with {who}; added an override for '{}' instead of changing it",
                         sub.id
@@ -681,29 +602,19 @@ fn apply(
                             sub.id
                         ));
                         edit_in_place(text, element.span.start, op, true, &mut notes)?;
-                        return Ok(Step {
-                            action: Action::EditedInPlace,
-                            named_value: None,
-                            notes,
-                        });
+                        return Ok(Step { action: Action::EditedInPlace, named_value: None, notes });
                     }
                 }
                 _ if own => {
                     edit_in_place(text, element.span.start, op, number_changes, &mut notes)?;
-                    return Ok(Step {
-                        action: Action::EditedInPlace,
-                        named_value: None,
-                        notes,
-                    });
+                    return Ok(Step { action: Action::EditedInPlace, named_value: None, notes });
                 }
                 _ => {}
             }
             // Shared: give the subscription its own copy first (changes nothing for anyone),
             // then edit the copy.
             if depth > 0 {
-                return Err(EditError::Internal(
-                    "the override did not give the subscription its own branch".into(),
-                ));
+                return Err(EditError::Internal("the override did not give the subscription its own branch".into()));
             }
             let action = make_own(text, &a, limit, sub)?;
             if let Some(key) = &source.counter_key
@@ -716,11 +627,7 @@ fn apply(
             }
             let inner = apply(text, sub, op, ctx, depth + 1)?;
             notes.extend(inner.notes);
-            Ok(Step {
-                action,
-                named_value: None,
-                notes,
-            })
+            Ok(Step { action, named_value: None, notes })
         }
         EffectiveLimit::Unlimited { .. } => add_limit(text, &doc, &a, sub, op, ctx, depth),
     }
@@ -742,27 +649,16 @@ fn make_own(
             Action::WrappedInChoose
         }
         Some(step) => {
-            let choose = a
-                .choose(step.choose)
-                .ok_or_else(|| EditError::Internal("choose not found".into()))?;
+            let choose = a.choose(step.choose).ok_or_else(|| EditError::Internal("choose not found".into()))?;
             *text = insert_branch_copy(text, choose, step.branch, &sub.id, step.branch)?;
-            Action::OverrideInserted {
-                shared_branch: step.to_string(),
-            }
+            Action::OverrideInserted { shared_branch: step.to_string() }
         }
     })
 }
 
 /// Whether `limit` sits in a branch that selects exactly `sub`.
-fn is_own(
-    limit: &LimitElement<'_>,
-    sub: &SubscriptionFacts,
-    nv: &dyn Fn(&str) -> Option<String>,
-) -> bool {
-    limit
-        .path
-        .iter()
-        .any(|s| matches!(s.recognise(nv), Some(Ok(c)) if c.is_only_subscription(&sub.id)))
+fn is_own(limit: &LimitElement<'_>, sub: &SubscriptionFacts, nv: &dyn Fn(&str) -> Option<String>) -> bool {
+    limit.path.iter().any(|s| matches!(s.recognise(nv), Some(Ok(c)) if c.is_only_subscription(&sub.id)))
 }
 
 /// Sets attribute `name` of the element starting at `start` (adding it when missing).
@@ -797,10 +693,7 @@ fn edit_in_place(
                 .elements()
                 .into_iter()
                 .find(|e| e.span.start == start)
-                .and_then(|e| {
-                    e.attr("renewal-period")
-                        .map(|r| r.value().trim().to_string())
-                });
+                .and_then(|e| e.attr("renewal-period").map(|r| r.value().trim().to_string()));
             if number_changes {
                 *text = set_or_add(text, start, "calls", &v.to_string())?;
             }
@@ -839,22 +732,13 @@ fn add_limit(
     let template = a
         .limits
         .iter()
-        .find(|l| {
-            l.in_effect()
-                && l.kind.is_token_limit()
-                && l.counter_key().is_some_and(|k| k.is_per_subscription())
-        })
+        .find(|l| l.in_effect() && l.kind.is_token_limit() && l.counter_key().is_some_and(|k| k.is_per_subscription()))
         .map(|l| l.element);
     let new_limit = match op {
-        Op::Tpm(v) => NewLimit::Tokens {
-            template,
-            keep_template_limits: false,
-            tokens_per_minute: Some(v),
-            token_quota: None,
-        },
-        Op::Rpm(v) => NewLimit::Requests {
-            calls_per_minute: v,
-        },
+        Op::Tpm(v) => {
+            NewLimit::Tokens { template, keep_template_limits: false, tokens_per_minute: Some(v), token_quota: None }
+        }
+        Op::Rpm(v) => NewLimit::Requests { calls_per_minute: v },
         Op::Quota(Some(q), Some(p)) => NewLimit::Tokens {
             template,
             keep_template_limits: false,
@@ -864,17 +748,13 @@ fn add_limit(
         Op::Quota(None, _) => {
             return Err(invalid(
                 "token_quota_period",
-                format!(
-                    "no token quota applies to '{}'; give token_quota together with the period",
-                    sub.id
-                ),
+                format!("no token quota applies to '{}'; give token_quota together with the period", sub.id),
             ));
         }
         Op::Quota(Some(_), None) => {
             return Err(invalid(
                 "token_quota_period",
-                "required when adding a token quota (Hourly, Daily, Weekly, Monthly or Yearly)"
-                    .into(),
+                "required when adding a token quota (Hourly, Daily, Weekly, Monthly or Yearly)".into(),
             ));
         }
     };
@@ -882,25 +762,14 @@ fn add_limit(
 
     // 0. A token limit already applies (TPM without quota, or the reverse): add the missing
     //    attributes to that element rather than a second element on the same counter.
-    if let NewLimit::Tokens {
-        tokens_per_minute,
-        token_quota,
-        ..
-    } = &new_limit
-    {
+    if let NewLimit::Tokens { tokens_per_minute, token_quota, .. } = &new_limit {
         let applying: Vec<_> = a
             .limits
             .iter()
-            .filter(|l| {
-                l.in_effect()
-                    && l.kind.is_token_limit()
-                    && a.path_truth(&l.path, &facts, nv) == Truth::True
-            })
+            .filter(|l| l.in_effect() && l.kind.is_token_limit() && a.path_truth(&l.path, &facts, nv) == Truth::True)
             .collect();
-        let host = applying
-            .iter()
-            .find(|l| l.counter_key().is_some_and(|k| k.is_per_subscription()))
-            .or(applying.first());
+        let host =
+            applying.iter().find(|l| l.counter_key().is_some_and(|k| k.is_per_subscription())).or(applying.first());
         if let Some(host) = host {
             let label = if host.path.is_empty() {
                 ctx.scope.wide_label().to_string()
@@ -916,29 +785,16 @@ fn add_limit(
                     *text = set_or_add(text, start, "token-quota", &q.to_string())?;
                     *text = set_or_add(text, start, "token-quota-period", p.as_str())?;
                 }
-                notes.push(format!(
-                    "added to the <{}> that already applies at {label}",
-                    host.element.name
-                ));
-                return Ok(Step {
-                    action: Action::EditedInPlace,
-                    named_value: None,
-                    notes,
-                });
+                notes.push(format!("added to the <{}> that already applies at {label}", host.element.name));
+                return Ok(Step { action: Action::EditedInPlace, named_value: None, notes });
             }
             if depth > 0 {
-                return Err(EditError::Internal(
-                    "the copy did not give the subscription its own token limit".into(),
-                ));
+                return Err(EditError::Internal("the copy did not give the subscription its own token limit".into()));
             }
             let action = make_own(text, a, host, sub)?;
             let inner = apply(text, sub, op, ctx, depth + 1)?;
             notes.extend(inner.notes);
-            return Ok(Step {
-                action,
-                named_value: None,
-                notes,
-            });
+            return Ok(Step { action, named_value: None, notes });
         }
     }
 
@@ -951,17 +807,14 @@ fn add_limit(
             let Some(path) = choose.path_into(b.index) else {
                 continue;
             };
-            let own = matches!(path.last().and_then(|s| s.recognise(nv)), Some(Ok(c)) if c.is_only_subscription(&sub.id));
+            let own =
+                matches!(path.last().and_then(|s| s.recognise(nv)), Some(Ok(c)) if c.is_only_subscription(&sub.id));
             if own && a.path_truth(&path, &facts, nv) == Truth::True {
                 let style = Style::detect(doc);
                 let indent = child_indent(text, b.element, &style);
                 let markup = render_limit(text, &style, &new_limit, indent.as_deref())?;
                 *text = append_child(text, b.element, &markup)?;
-                return Ok(Step {
-                    action: Action::AddedToOwnBranch,
-                    named_value: None,
-                    notes,
-                });
+                return Ok(Step { action: Action::AddedToOwnBranch, named_value: None, notes });
             }
         }
     }
@@ -972,24 +825,16 @@ fn add_limit(
         _ => k.is_token_limit(),
     };
     let holds = |ordinal: usize, pred: &dyn Fn(LimitKind) -> bool| {
-        a.limits
-            .iter()
-            .any(|l| l.in_effect() && pred(l.kind) && l.path.iter().any(|s| s.choose == ordinal))
+        a.limits.iter().any(|l| l.in_effect() && pred(l.kind) && l.path.iter().any(|s| s.choose == ordinal))
     };
-    let reachable = |c: &&crate::analysis::Choose<'_>| {
-        c.in_effect() && a.path_truth(&c.path, &facts, nv) == Truth::True
-    };
+    let reachable =
+        |c: &&crate::analysis::Choose<'_>| c.in_effect() && a.path_truth(&c.path, &facts, nv) == Truth::True;
     let choose = a
         .chooses
         .iter()
         .filter(reachable)
         .find(|c| holds(c.ordinal, &same_kind))
-        .or_else(|| {
-            a.chooses
-                .iter()
-                .filter(reachable)
-                .find(|c| holds(c.ordinal, &|_| true))
-        });
+        .or_else(|| a.chooses.iter().filter(reachable).find(|c| holds(c.ordinal, &|_| true)));
     if let Some(choose) = choose {
         let mut taken = None;
         for b in &choose.branches {
@@ -1003,10 +848,7 @@ fn add_limit(
                 Truth::Unknown(reason) => {
                     return Err(EditError::Undeterminable {
                         field: op.field().name().to_string(),
-                        reason: format!(
-                            "cannot tell which branch of choose[{}] applies: {reason}",
-                            choose.ordinal
-                        ),
+                        reason: format!("cannot tell which branch of choose[{}] applies: {reason}", choose.ordinal),
                     });
                 }
             }
@@ -1015,18 +857,12 @@ fn add_limit(
         return match taken {
             Some(b) => {
                 if depth > 0 {
-                    return Err(EditError::Internal(
-                        "the copied branch is not the subscription's own".into(),
-                    ));
+                    return Err(EditError::Internal("the copied branch is not the subscription's own".into()));
                 }
                 *text = insert_branch_copy(text, choose, b, &sub.id, b)?;
                 let inner = apply(text, sub, op, ctx, depth + 1)?;
                 notes.extend(inner.notes);
-                Ok(Step {
-                    action: Action::BranchAdded { choose: label },
-                    named_value: None,
-                    notes,
-                })
+                Ok(Step { action: Action::BranchAdded { choose: label }, named_value: None, notes })
             }
             None => {
                 *text = insert_subscription_branch(
@@ -1036,11 +872,7 @@ fn add_limit(
                     &sub.id,
                     &[new_limit],
                 )?;
-                Ok(Step {
-                    action: Action::BranchAdded { choose: label },
-                    named_value: None,
-                    notes,
-                })
+                Ok(Step { action: Action::BranchAdded { choose: label }, named_value: None, notes })
             }
         };
     }
@@ -1050,9 +882,5 @@ fn add_limit(
         reason: "the policy has no <inbound> section to add a limit to".into(),
     })?;
     *text = insert_subscription_choose(text, inbound, &sub.id, &[new_limit])?;
-    Ok(Step {
-        action: Action::ChooseCreated,
-        named_value: None,
-        notes,
-    })
+    Ok(Step { action: Action::ChooseCreated, named_value: None, notes })
 }

@@ -14,22 +14,12 @@ fn element<'d>(doc: &'d PolicyDocument, name: &str) -> &'d Element {
     doc.elements().into_iter().find(|e| e.name == name).unwrap()
 }
 
-fn ctx<'a>(
-    subs: &'a [SubscriptionFacts],
-    nv: &'a dyn Fn(&str) -> Option<String>,
-) -> EditContext<'a> {
-    EditContext {
-        scope: api(),
-        subscriptions: subs,
-        named_values: nv,
-    }
+fn ctx<'a>(subs: &'a [SubscriptionFacts], nv: &'a dyn Fn(&str) -> Option<String>) -> EditContext<'a> {
+    EditContext { scope: api(), subscriptions: subs, named_values: nv }
 }
 
 fn tpm(n: u64) -> LimitChange {
-    LimitChange {
-        tpm: Some(n),
-        ..Default::default()
-    }
+    LimitChange { tpm: Some(n), ..Default::default() }
 }
 
 /// Runs the high-level edit and checks the invariants; returns the outcome.
@@ -43,17 +33,10 @@ fn edit_and_check(
 ) -> EditOutcome {
     let before = summary(text, subs, nv);
     let sub = subs.iter().find(|s| s.id == target).unwrap();
-    let out = set_limit_for_subscription(text, sub, change, &ctx(subs, nv))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = set_limit_for_subscription(text, sub, change, &ctx(subs, nv)).unwrap_or_else(|e| panic!("{e}"));
     let new_text = out.text().unwrap_or(text);
     let updates = out.named_value_updates();
-    let nv2 = |n: &str| {
-        updates
-            .iter()
-            .find(|u| u.name == n)
-            .map(|u| u.new.clone())
-            .or_else(|| nv(n))
-    };
+    let nv2 = |n: &str| updates.iter().find(|u| u.name == n).map(|u| u.new.clone()).or_else(|| nv(n));
     let after = summary(new_text, subs, &nv2);
     for ((id, b), (_, a)) in before.iter().zip(&after) {
         if id == target {
@@ -78,27 +61,17 @@ fn set_attribute_replaces_only_the_value_and_keeps_the_quote() {
     assert_changed_only_within(t, &new, a.value_span);
     // Escaped for XML and for the attribute's own quote.
     let new = set_attribute(t, e.attr("counter-key").unwrap(), r#"@("a'b" + "<&>")"#).unwrap();
-    assert!(
-        new.contains(r#"counter-key='@("a&apos;b" + "&lt;&amp;&gt;")'"#),
-        "{new}"
-    );
+    assert!(new.contains(r#"counter-key='@("a&apos;b" + "&lt;&amp;&gt;")'"#), "{new}");
     parse(&new);
 }
 
 #[test]
 fn edits_refuse_items_from_another_version_of_the_text() {
-    let t =
-        r#"<policies><inbound><llm-token-limit tokens-per-minute="100" /></inbound></policies>"#;
+    let t = r#"<policies><inbound><llm-token-limit tokens-per-minute="100" /></inbound></policies>"#;
     let doc = parse(t);
-    let a = element(&doc, "llm-token-limit")
-        .attr("tokens-per-minute")
-        .unwrap()
-        .clone();
+    let a = element(&doc, "llm-token-limit").attr("tokens-per-minute").unwrap().clone();
     let changed = t.replace("<inbound>", "<inbound><base />");
-    assert!(matches!(
-        set_attribute(&changed, &a, "5"),
-        Err(EditError::Stale { .. })
-    ));
+    assert!(matches!(set_attribute(&changed, &a, "5"), Err(EditError::Stale { .. })));
     assert!(matches!(
         add_attribute(&changed, element(&doc, "llm-token-limit"), "x", "1"),
         Err(EditError::Stale { .. })
@@ -109,50 +82,28 @@ fn edits_refuse_items_from_another_version_of_the_text() {
 fn add_attribute_follows_the_spacing_of_the_last_attribute() {
     let t = r#"<policies><inbound><rate-limit-by-key  calls="5"  renewal-period="30" /></inbound></policies>"#;
     let doc = parse(t);
-    let new = add_attribute(
-        t,
-        element(&doc, "rate-limit-by-key"),
-        "counter-key",
-        "@(context.Subscription.Id)",
-    )
-    .unwrap();
+    let new =
+        add_attribute(t, element(&doc, "rate-limit-by-key"), "counter-key", "@(context.Subscription.Id)").unwrap();
     assert_eq!(
         new,
-        t.replace(
-            r#"renewal-period="30""#,
-            r#"renewal-period="30"  counter-key="@(context.Subscription.Id)""#
-        )
+        t.replace(r#"renewal-period="30""#, r#"renewal-period="30"  counter-key="@(context.Subscription.Id)""#)
     );
 
     // One attribute per line stays one per line.
     let doc = parse(LAB);
-    let new = add_attribute(
-        LAB,
-        element(&doc, "llm-token-limit"),
-        "token-quota",
-        "100000",
-    )
-    .unwrap();
-    assert!(new.contains("remaining-tokens-variable-name=\"remainingTokens\"\n            token-quota=\"100000\" />"), "{new}");
+    let new = add_attribute(LAB, element(&doc, "llm-token-limit"), "token-quota", "100000").unwrap();
+    assert!(
+        new.contains("remaining-tokens-variable-name=\"remainingTokens\"\n            token-quota=\"100000\" />"),
+        "{new}"
+    );
     assert_pure_insertion(LAB, &new);
 
     // Single quotes are followed; no attributes yet: one space after the name.
     let t = "<policies><inbound><x a='1'/><base/></inbound></policies>";
     let doc = parse(t);
-    assert!(
-        add_attribute(t, element(&doc, "x"), "b", "2")
-            .unwrap()
-            .contains("<x a='1' b='2'/>")
-    );
-    assert!(
-        add_attribute(t, element(&doc, "base"), "b", "2")
-            .unwrap()
-            .contains(r#"<base b="2"/>"#)
-    );
-    assert_eq!(
-        add_attribute(t, element(&doc, "x"), "a", "2"),
-        Err(EditError::DuplicateAttribute { name: "a".into() })
-    );
+    assert!(add_attribute(t, element(&doc, "x"), "b", "2").unwrap().contains("<x a='1' b='2'/>"));
+    assert!(add_attribute(t, element(&doc, "base"), "b", "2").unwrap().contains(r#"<base b="2"/>"#));
+    assert_eq!(add_attribute(t, element(&doc, "x"), "a", "2"), Err(EditError::DuplicateAttribute { name: "a".into() }));
 }
 
 #[test]
@@ -174,9 +125,7 @@ fn insert_subscription_branch_matches_indentation_newlines_and_condition_quoting
                 tokens_per_minute: Some(12345),
                 token_quota: None,
             },
-            NewLimit::Requests {
-                calls_per_minute: 60,
-            },
+            NewLimit::Requests { calls_per_minute: 60 },
         ],
     )
     .unwrap();
@@ -189,20 +138,10 @@ fn insert_subscription_branch_matches_indentation_newlines_and_condition_quoting
          \t\t\t\t<rate-limit-by-key calls=\"60\" renewal-period=\"60\" counter-key=\"@(context.Subscription.Id)\" />\r\n\
          \t\t\t</when>\r\n\t\t\t"
     );
-    assert!(
-        !new.replace("\r\n", "").contains('\n'),
-        "no bare LF in a CRLF document"
-    );
+    assert!(!new.replace("\r\n", "").contains('\n'), "no bare LF in a CRLF document");
     // A <when> cannot go after <otherwise>.
-    let err = insert_subscription_branch(
-        &t,
-        choose,
-        BranchIndex(4),
-        "x",
-        &[NewLimit::Requests {
-            calls_per_minute: 1,
-        }],
-    );
+    let err =
+        insert_subscription_branch(&t, choose, BranchIndex(4), "x", &[NewLimit::Requests { calls_per_minute: 1 }]);
     assert!(matches!(err, Err(EditError::NotPossible { .. })));
     // Ids that cannot be written into a C# string are refused, naming the field.
     let err = insert_subscription_branch(&t, choose, BranchIndex(0), "a\"b", &[]).unwrap_err();
@@ -216,12 +155,13 @@ fn insert_subscription_branch_matches_indentation_newlines_and_condition_quoting
         a.choose(1).unwrap(),
         BranchIndex(0),
         "vip",
-        &[NewLimit::Requests {
-            calls_per_minute: 1,
-        }],
+        &[NewLimit::Requests { calls_per_minute: 1 }],
     )
     .unwrap();
-    assert!(new.contains("      <when condition='@(context.Subscription.Id == \"vip\")'>\n        <rate-limit-by-key"), "{new}");
+    assert!(
+        new.contains("      <when condition='@(context.Subscription.Id == \"vip\")'>\n        <rate-limit-by-key"),
+        "{new}"
+    );
     let raw = SANDBOX.replace("&quot;", "\"");
     let doc = parse(&raw);
     let a = Analysis::of(&doc);
@@ -230,15 +170,10 @@ fn insert_subscription_branch_matches_indentation_newlines_and_condition_quoting
         a.choose(1).unwrap(),
         BranchIndex(0),
         "vip",
-        &[NewLimit::Requests {
-            calls_per_minute: 1,
-        }],
+        &[NewLimit::Requests { calls_per_minute: 1 }],
     )
     .unwrap();
-    assert!(
-        new.contains(r#"<when condition="@(context.Subscription.Id == "vip")">"#),
-        "{new}"
-    );
+    assert!(new.contains(r#"<when condition="@(context.Subscription.Id == "vip")">"#), "{new}");
     parse(&new);
 }
 
@@ -247,8 +182,7 @@ fn minified_documents_stay_minified() {
     let t = r#"<policies><inbound><base/><choose><when condition="@(context.Product?.Id == &quot;p&quot;)"><llm-token-limit counter-key="@(context.Subscription.Id)" tokens-per-minute="10"/></when></choose></inbound></policies>"#;
     let doc = parse(t);
     let a = Analysis::of(&doc);
-    let new =
-        insert_branch_copy(t, a.choose(1).unwrap(), BranchIndex(0), "s", BranchIndex(0)).unwrap();
+    let new = insert_branch_copy(t, a.choose(1).unwrap(), BranchIndex(0), "s", BranchIndex(0)).unwrap();
     assert_eq!(
         new,
         t.replace(
@@ -256,33 +190,19 @@ fn minified_documents_stay_minified() {
             r#"<choose><when condition="@(context.Subscription.Id == &quot;s&quot;)"><llm-token-limit counter-key="@(context.Subscription.Id)" tokens-per-minute="10"/></when>"#
         )
     );
-    let subs = [
-        SubscriptionFacts::in_product("s", "p"),
-        SubscriptionFacts::in_product("o", "p"),
-    ];
+    let subs = [SubscriptionFacts::in_product("s", "p"), SubscriptionFacts::in_product("o", "p")];
     let out = edit_and_check(
         t,
         &subs,
         &no_named_values,
         "s",
-        &LimitChange {
-            tpm: Some(5),
-            rpm: Some(3),
-            ..Default::default()
-        },
+        &LimitChange { tpm: Some(5), rpm: Some(3), ..Default::default() },
         "5/3/unlimited",
     );
     assert!(!out.text().unwrap().contains('\n'));
     // API-wide element in a minified document: wrapped inline.
     let t = r#"<policies><inbound><llm-token-limit counter-key="@(context.Subscription.Id)" tokens-per-minute="10"/></inbound></policies>"#;
-    let out = edit_and_check(
-        t,
-        &subs,
-        &no_named_values,
-        "s",
-        &tpm(7),
-        "7/unlimited/unlimited",
-    );
+    let out = edit_and_check(t, &subs, &no_named_values, "s", &tpm(7), "7/unlimited/unlimited");
     assert_eq!(
         out.text().unwrap(),
         r#"<policies><inbound><choose><when condition="@(context.Subscription.Id == &quot;s&quot;)"><llm-token-limit counter-key="@(context.Subscription.Id)" tokens-per-minute="7"/></when><otherwise><llm-token-limit counter-key="@(context.Subscription.Id)" tokens-per-minute="10"/></otherwise></choose></inbound></policies>"#
@@ -296,27 +216,13 @@ fn wrap_preserves_the_original_element_and_only_reindents_layout() {
     let new = wrap_in_subscription_choose(LAB, e, "a", None).unwrap();
     // Everything outside the element is untouched.
     assert_eq!(&new[..e.span.start], &LAB[..e.span.start]);
-    assert_eq!(
-        &new[new.len() - (LAB.len() - e.span.end)..],
-        &LAB[e.span.end..]
-    );
+    assert_eq!(&new[new.len() - (LAB.len() - e.span.end)..], &LAB[e.span.end..]);
     let original = e.span.of(LAB);
     let moved = original.replace("\n            ", "\n                    ");
-    assert!(
-        new.contains(&format!(
-            "<otherwise>\n                {moved}\n            </otherwise>"
-        )),
-        "{new}"
-    );
+    assert!(new.contains(&format!("<otherwise>\n                {moved}\n            </otherwise>")), "{new}");
     // A no-op for every subscription.
-    let subs = [
-        SubscriptionFacts::all_apis("a"),
-        SubscriptionFacts::all_apis("b"),
-    ];
-    assert_eq!(
-        summary(&new, &subs, &no_named_values),
-        summary(LAB, &subs, &no_named_values)
-    );
+    let subs = [SubscriptionFacts::all_apis("a"), SubscriptionFacts::all_apis("b")];
+    assert_eq!(summary(&new, &subs, &no_named_values), summary(LAB, &subs, &no_named_values));
 }
 
 #[test]
@@ -325,10 +231,7 @@ fn wrap_does_not_reindent_inside_values_comments_or_text() {
     let doc = parse(t);
     let e = element(&doc, "rate-limit-by-key");
     let new = wrap_in_subscription_choose(t, e, "a", None).unwrap();
-    assert!(
-        new.contains("\n          counter-key=\"@{\n  return context.Subscription.Id;\n}\">"),
-        "{new}"
-    );
+    assert!(new.contains("\n          counter-key=\"@{\n  return context.Subscription.Id;\n}\">"), "{new}");
     assert!(new.contains("<!-- keep\n  this -->"), "{new}");
     parse(&new);
 }
@@ -337,63 +240,32 @@ fn wrap_does_not_reindent_inside_values_comments_or_text() {
 fn append_child_and_new_choose() {
     let t = "<policies>\n    <inbound>\n        <choose>\n            <when condition=\"@(context.Subscription.Id == &quot;a&quot;)\" />\n            <when condition=\"@(context.Subscription.Id == &quot;b&quot;)\"></when>\n        </choose>\n    </inbound>\n</policies>";
     let doc = parse(t);
-    let whens: Vec<_> = doc
-        .elements()
-        .into_iter()
-        .filter(|e| e.name == "when")
-        .collect();
+    let whens: Vec<_> = doc.elements().into_iter().filter(|e| e.name == "when").collect();
     let new = append_child(t, whens[0], "<base />").unwrap();
-    assert!(
-        new.contains("&quot;a&quot;)\">\n                <base />\n            </when>"),
-        "{new}"
-    );
+    assert!(new.contains("&quot;a&quot;)\">\n                <base />\n            </when>"), "{new}");
     let new = append_child(t, whens[1], "<base />").unwrap();
-    assert!(
-        new.contains("&quot;b&quot;)\">\n                <base />\n            </when>"),
-        "{new}"
-    );
+    assert!(new.contains("&quot;b&quot;)\">\n                <base />\n            </when>"), "{new}");
 
     // A new choose goes after <base />, else first, else into an empty section.
     for (inbound, expect) in [
-        (
-            "<inbound>\n\t\t<base />\n\t\t<x />\n\t</inbound>",
-            "<base />\n\t\t<choose>\n\t\t\t<when",
-        ),
-        (
-            "<inbound>\n\t\t<x />\n\t</inbound>",
-            "<inbound>\n\t\t<choose>\n\t\t\t<when",
-        ),
-        (
-            "<inbound>\n\t</inbound>",
-            "<inbound>\n\t\t<choose>\n\t\t\t<when",
-        ),
+        ("<inbound>\n\t\t<base />\n\t\t<x />\n\t</inbound>", "<base />\n\t\t<choose>\n\t\t\t<when"),
+        ("<inbound>\n\t\t<x />\n\t</inbound>", "<inbound>\n\t\t<choose>\n\t\t\t<when"),
+        ("<inbound>\n\t</inbound>", "<inbound>\n\t\t<choose>\n\t\t\t<when"),
         ("<inbound />", "<inbound>\n\t\t<choose>\n\t\t\t<when"),
     ] {
-        let t = format!(
-            "<policies>\n\t{inbound}\n\t<backend>\n\t\t<forward-request />\n\t</backend>\n</policies>"
-        );
+        let t = format!("<policies>\n\t{inbound}\n\t<backend>\n\t\t<forward-request />\n\t</backend>\n</policies>");
         let doc = parse(&t);
         let new = insert_subscription_choose(
             &t,
             element(&doc, "inbound"),
             "s",
-            &[NewLimit::Requests {
-                calls_per_minute: 9,
-            }],
+            &[NewLimit::Requests { calls_per_minute: 9 }],
         )
         .unwrap();
         assert!(new.contains(expect), "{new}");
-        assert!(
-            new.contains("\t\t\t\t<rate-limit-by-key calls=\"9\""),
-            "{new}"
-        );
+        assert!(new.contains("\t\t\t\t<rate-limit-by-key calls=\"9\""), "{new}");
         parse(&new);
-        let e = effective_limits(
-            &parse(&new),
-            api(),
-            &SubscriptionFacts::all_apis("s"),
-            &no_named_values,
-        );
+        let e = effective_limits(&parse(&new), api(), &SubscriptionFacts::all_apis("s"), &no_named_values);
         assert_eq!(e.rpm.value(), Some(9));
     }
 }
@@ -401,23 +273,12 @@ fn append_child_and_new_choose() {
 // ---------------------------------------------------------------- high level
 
 fn lab_subs() -> Vec<SubscriptionFacts> {
-    vec![
-        SubscriptionFacts::all_apis("a"),
-        SubscriptionFacts::all_apis("b"),
-        SubscriptionFacts::master(),
-    ]
+    vec![SubscriptionFacts::all_apis("a"), SubscriptionFacts::all_apis("b"), SubscriptionFacts::master()]
 }
 
 #[test]
 fn single_api_wide_limit_is_wrapped_for_one_subscription() {
-    let out = edit_and_check(
-        LAB,
-        &lab_subs(),
-        &no_named_values,
-        "a",
-        &tpm(500),
-        "500/unlimited/unlimited",
-    );
+    let out = edit_and_check(LAB, &lab_subs(), &no_named_values, "a", &tpm(500), "500/unlimited/unlimited");
     let text = out.text().unwrap();
     let doc = parse(LAB);
     assert_changed_only_within(LAB, text, element(&doc, "llm-token-limit").span);
@@ -425,14 +286,7 @@ fn single_api_wide_limit_is_wrapped_for_one_subscription() {
     assert_eq!(c.action, Action::WrappedInChoose);
     assert_eq!(c.shared_with, ["b", "master"]);
     // Then cutting it again edits the new branch in place.
-    let out2 = edit_and_check(
-        text,
-        &lab_subs(),
-        &no_named_values,
-        "a",
-        &tpm(400),
-        "400/unlimited/unlimited",
-    );
+    let out2 = edit_and_check(text, &lab_subs(), &no_named_values, "a", &tpm(400), "400/unlimited/unlimited");
     assert_eq!(out2.changes()[0].action, Action::EditedInPlace);
     assert_eq!(out2.text().unwrap().len(), text.len());
 }
@@ -448,9 +302,7 @@ fn per_product_tier_gets_an_override_in_the_documents_style() {
     let nv = &finops_named_values;
     let out = edit_and_check(FINOPS, &subs, nv, "g1", &tpm(600), "600/unlimited/1000000");
     let text = out.text().unwrap();
-    let gold = FINOPS
-        .find("<when condition='@((string)context.Product?.Id == \"gold\")'>")
-        .unwrap();
+    let gold = FINOPS.find("<when condition='@((string)context.Product?.Id == \"gold\")'>").unwrap();
     let ins = assert_inserted_at(FINOPS, text, gold);
     assert!(ins.starts_with("<when condition='@(context.Subscription.Id == \"g1\")'>\n        <llm-token-limit counter-key=\"@(context.Subscription.Id)\" tokens-per-minute=\"600\" token-quota=\"1000000\" token-quota-period=\"Monthly\""), "{ins}");
     assert_eq!(out.changes()[0].shared_with, ["g2"]);
@@ -472,13 +324,7 @@ fn per_product_tier_gets_an_override_in_the_documents_style() {
     let c = &out.changes()[0];
     assert!(matches!(c.action, Action::OverrideInserted { .. }));
     // The copy keeps the quota's named value reference.
-    assert!(
-        out.text()
-            .unwrap()
-            .matches("token-quota=\"{{silver-quota}}\"")
-            .count()
-            == 2
-    );
+    assert!(out.text().unwrap().matches("token-quota=\"{{silver-quota}}\"").count() == 2);
 
     // A key without a product gets a branch at the end (there is no <otherwise>).
     let out = edit_and_check(FINOPS, &subs, nv, "lab", &tpm(50), "50/unlimited/unlimited");
@@ -486,37 +332,18 @@ fn per_product_tier_gets_an_override_in_the_documents_style() {
     let end = FINOPS.find("\n    </choose>").unwrap();
     let ins = assert_inserted_at(FINOPS, text, end);
     assert!(ins.starts_with("\n      <when condition='@(context.Subscription.Id == \"lab\")'>\n        <llm-token-limit counter-key=\"@(context.Subscription.Id)\" tokens-per-minute=\"50\" estimate-prompt-tokens=\"false\""), "{ins}");
-    assert!(
-        !ins.contains("token-quota"),
-        "an added TPM limit does not copy the template's quota: {ins}"
-    );
+    assert!(!ins.contains("token-quota"), "an added TPM limit does not copy the template's quota: {ins}");
 }
 
 #[test]
 fn own_named_value_used_elsewhere_is_written_into_the_branch() {
-    let t = SANDBOX.replace(
-        r#"tokens-per-minute="400000""#,
-        r#"tokens-per-minute="{{tpm-data-science}}""#,
-    );
+    let t = SANDBOX.replace(r#"tokens-per-minute="400000""#, r#"tokens-per-minute="{{tpm-data-science}}""#);
     let subs = sandbox_subscriptions();
-    let out = edit_and_check(
-        &t,
-        &subs,
-        &sandbox_named_values,
-        "data-science",
-        &tpm(1000),
-        "1000/600/unlimited",
-    );
+    let out = edit_and_check(&t, &subs, &sandbox_named_values, "data-science", &tpm(1000), "1000/600/unlimited");
     assert!(out.named_value_updates().is_empty());
     let c = &out.changes()[0];
     assert_eq!(c.action, Action::EditedInPlace);
-    assert!(
-        c.notes
-            .iter()
-            .any(|n| n.contains("{{tpm-data-science}} is shared with prod-critical")),
-        "{:?}",
-        c.notes
-    );
+    assert!(c.notes.iter().any(|n| n.contains("{{tpm-data-science}} is shared with prod-critical")), "{:?}", c.notes);
 }
 
 #[test]
@@ -528,14 +355,7 @@ fn or_of_subscriptions_is_shared_and_crlf_tabs_are_kept() {
         SubscriptionFacts::all_apis("team-c"),
         SubscriptionFacts::all_apis("other"),
     ];
-    let out = edit_and_check(
-        &t,
-        &subs,
-        &no_named_values,
-        "team-b",
-        &tpm(15000),
-        "15000/unlimited/unlimited",
-    );
+    let out = edit_and_check(&t, &subs, &no_named_values, "team-b", &tpm(15000), "15000/unlimited/unlimited");
     let text = out.text().unwrap();
     assert_pure_insertion(&t, text);
     assert!(!text.replace("\r\n", "").contains('\n'));
@@ -546,40 +366,20 @@ fn or_of_subscriptions_is_shared_and_crlf_tabs_are_kept() {
         &subs,
         &no_named_values,
         "team-c",
-        &LimitChange {
-            rpm: Some(80),
-            ..Default::default()
-        },
+        &LimitChange { rpm: Some(80), ..Default::default() },
         "30000/80/unlimited",
     );
     let c = &out.changes()[0];
-    assert_eq!(
-        (c.old.as_str(), c.action.clone()),
-        ("100", Action::EditedInPlace)
-    );
+    assert_eq!((c.old.as_str(), c.action.clone()), ("100", Action::EditedInPlace));
     assert!(c.notes[0].contains("from 30 s to 60 s"));
     let (w, _) = changed_window(&t, out.text().unwrap());
     // Only the two attribute values changed: calls 50 -> 80 and renewal-period 30 -> 60.
     assert_eq!(&t[w.range()], "50\" renewal-period=\"3");
     // Everyone else falls into <otherwise>: an override copies it ahead of it.
-    let out = edit_and_check(
-        &t,
-        &subs,
-        &no_named_values,
-        "other",
-        &tpm(4000),
-        "4000/unlimited/unlimited",
-    );
+    let out = edit_and_check(&t, &subs, &no_named_values, "other", &tpm(4000), "4000/unlimited/unlimited");
     let text = out.text().unwrap();
-    let ins = assert_inserted_at(
-        &t,
-        text,
-        t.find("<otherwise>\r\n\t\t\t\t<!-- default").unwrap(),
-    );
-    assert!(
-        ins.contains("<!-- default for everyone else -->"),
-        "the copy keeps the branch's comment"
-    );
+    let ins = assert_inserted_at(&t, text, t.find("<otherwise>\r\n\t\t\t\t<!-- default").unwrap());
+    assert!(ins.contains("<!-- default for everyone else -->"), "the copy keeps the branch's comment");
 }
 
 #[test]
@@ -601,28 +401,15 @@ fn the_document_around_the_edit_is_untouched() {
         </choose>
     </inbound>
 </policies>"#;
-    let subs = vec![
-        SubscriptionFacts::in_product("x", "aoai"),
-        SubscriptionFacts::in_product("y", "aoai"),
-    ];
-    let out = edit_and_check(
-        t,
-        &subs,
-        &no_named_values,
-        "x",
-        &tpm(50),
-        "50/unlimited/unlimited",
-    );
+    let subs = vec![SubscriptionFacts::in_product("x", "aoai"), SubscriptionFacts::in_product("y", "aoai")];
+    let out = edit_and_check(t, &subs, &no_named_values, "x", &tpm(50), "50/unlimited/unlimited");
     assert_pure_insertion(t, out.text().unwrap());
     let out = edit_and_check(
         t,
         &subs,
         &no_named_values,
         "y",
-        &LimitChange {
-            rpm: Some(10),
-            ..Default::default()
-        },
+        &LimitChange { rpm: Some(10), ..Default::default() },
         "100/10/unlimited",
     );
     assert_pure_insertion(t, out.text().unwrap());
@@ -631,20 +418,13 @@ fn the_document_around_the_edit_is_untouched() {
 #[test]
 fn no_limit_at_all_creates_a_choose() {
     let t = "<policies>\r\n\t<inbound>\r\n\t\t<base />\r\n\t</inbound>\r\n</policies>\r\n";
-    let subs = vec![
-        SubscriptionFacts::all_apis("x"),
-        SubscriptionFacts::all_apis("y"),
-    ];
+    let subs = vec![SubscriptionFacts::all_apis("x"), SubscriptionFacts::all_apis("y")];
     let out = edit_and_check(
         t,
         &subs,
         &no_named_values,
         "x",
-        &LimitChange {
-            tpm: Some(10),
-            rpm: Some(2),
-            ..Default::default()
-        },
+        &LimitChange { tpm: Some(10), rpm: Some(2), ..Default::default() },
         "10/2/unlimited",
     );
     assert_eq!(
@@ -658,27 +438,9 @@ fn no_limit_at_all_creates_a_choose() {
 #[test]
 fn mixed_named_value_and_xml_changes() {
     let subs = sandbox_subscriptions();
-    let change = LimitChange {
-        tpm: Some(123_000),
-        rpm: Some(700),
-        ..Default::default()
-    };
-    let out = edit_and_check(
-        SANDBOX,
-        &subs,
-        &sandbox_named_values,
-        "data-science",
-        &change,
-        "123000/700/unlimited",
-    );
-    let EditOutcome::Mixed {
-        text: Some(text),
-        named_values,
-        changes,
-    } = &out
-    else {
-        panic!("{out:?}")
-    };
+    let change = LimitChange { tpm: Some(123_000), rpm: Some(700), ..Default::default() };
+    let out = edit_and_check(SANDBOX, &subs, &sandbox_named_values, "data-science", &change, "123000/700/unlimited");
+    let EditOutcome::Mixed { text: Some(text), named_values, changes } = &out else { panic!("{out:?}") };
     assert_eq!(named_values[0].name, "tpm-data-science");
     assert_eq!(changes[1].action, Action::EditedInPlace);
     assert_eq!(text.len(), SANDBOX.len());
@@ -687,19 +449,8 @@ fn mixed_named_value_and_xml_changes() {
 #[test]
 fn unchanged_values_change_nothing() {
     let subs = sandbox_subscriptions();
-    let change = LimitChange {
-        tpm: Some(200_000),
-        rpm: Some(1200),
-        ..Default::default()
-    };
-    let out = edit_and_check(
-        SANDBOX,
-        &subs,
-        &sandbox_named_values,
-        "growth",
-        &change,
-        "200000/1200/unlimited",
-    );
+    let change = LimitChange { tpm: Some(200_000), rpm: Some(1200), ..Default::default() };
+    let out = edit_and_check(SANDBOX, &subs, &sandbox_named_values, "growth", &change, "200000/1200/unlimited");
     assert!(matches!(out, EditOutcome::Unchanged { .. }));
     assert!(out.changes().iter().all(|c| c.action == Action::Unchanged));
 }
@@ -710,35 +461,11 @@ fn values_are_validated_and_errors_name_the_field() {
     let growth = &subs[0];
     let c = ctx(&subs, &sandbox_named_values);
     let cases = [
-        (
-            LimitChange {
-                tpm: Some(0),
-                ..Default::default()
-            },
-            "tpm:",
-        ),
-        (
-            LimitChange {
-                rpm: Some(MAX_PER_MINUTE + 1),
-                ..Default::default()
-            },
-            "rpm:",
-        ),
-        (
-            LimitChange {
-                token_quota: Some(MAX_TOKEN_QUOTA + 1),
-                ..Default::default()
-            },
-            "token_quota:",
-        ),
+        (LimitChange { tpm: Some(0), ..Default::default() }, "tpm:"),
+        (LimitChange { rpm: Some(MAX_PER_MINUTE + 1), ..Default::default() }, "rpm:"),
+        (LimitChange { token_quota: Some(MAX_TOKEN_QUOTA + 1), ..Default::default() }, "token_quota:"),
         (LimitChange::default(), "tpm: nothing to change"),
-        (
-            LimitChange {
-                token_quota_period: Some(QuotaPeriod::Daily),
-                ..Default::default()
-            },
-            "token_quota_period:",
-        ),
+        (LimitChange { token_quota_period: Some(QuotaPeriod::Daily), ..Default::default() }, "token_quota_period:"),
     ];
     for (change, prefix) in cases {
         let err = set_limit_for_subscription(SANDBOX, growth, &change, &c).unwrap_err();
@@ -769,8 +496,7 @@ fn refuses_to_guess() {
         </otherwise>
     </choose></inbound></policies>"#;
     let subs = [SubscriptionFacts::all_apis("x")];
-    let err = set_limit_for_subscription(t, &subs[0], &tpm(5), &ctx(&subs, &no_named_values))
-        .unwrap_err();
+    let err = set_limit_for_subscription(t, &subs[0], &tpm(5), &ctx(&subs, &no_named_values)).unwrap_err();
     assert!(
         matches!(&err, EditError::Undeterminable { field, reason } if field == "tpm" && reason.contains("x-batch")),
         "{err}"
@@ -779,37 +505,23 @@ fn refuses_to_guess() {
     let t = r#"<policies><inbound><choose><when condition="@(context.Subscription.Id == &quot;x&quot;)">
         <llm-token-limit counter-key="@(context.Subscription.Id)" tokens-per-minute="@(context.Variables.GetValueOrDefault&lt;int&gt;(&quot;tpm&quot;))" />
     </when></choose></inbound></policies>"#;
-    let err = set_limit_for_subscription(t, &subs[0], &tpm(5), &ctx(&subs, &no_named_values))
-        .unwrap_err();
+    let err = set_limit_for_subscription(t, &subs[0], &tpm(5), &ctx(&subs, &no_named_values)).unwrap_err();
     assert!(
         matches!(&err, EditError::Undeterminable { reason, .. } if reason.contains("computed per request")),
         "{err}"
     );
 
     assert!(matches!(
-        set_limit_for_subscription(
-            "<policies>",
-            &subs[0],
-            &tpm(5),
-            &ctx(&subs, &no_named_values)
-        ),
+        set_limit_for_subscription("<policies>", &subs[0], &tpm(5), &ctx(&subs, &no_named_values)),
         Err(EditError::Xml(_))
     ));
 }
 
 #[test]
 fn summaries_stay_short_on_large_tenants() {
-    let subs: Vec<_> = (0..1000)
-        .map(|i| SubscriptionFacts::all_apis(&format!("s{i}")))
-        .collect();
-    let out =
-        set_limit_for_subscription(LAB, &subs[0], &tpm(10), &ctx(&subs, &no_named_values)).unwrap();
+    let subs: Vec<_> = (0..1000).map(|i| SubscriptionFacts::all_apis(&format!("s{i}"))).collect();
+    let out = set_limit_for_subscription(LAB, &subs[0], &tpm(10), &ctx(&subs, &no_named_values)).unwrap();
     let c = &out.changes()[0];
     assert_eq!(c.shared_with.len(), 999);
-    assert!(
-        c.summary
-            .ends_with("s1, s2, s3, s4, s5 and 994 others keep 1000"),
-        "{}",
-        c.summary
-    );
+    assert!(c.summary.ends_with("s1, s2, s3, s4, s5 and 994 others keep 1000"), "{}", c.summary);
 }

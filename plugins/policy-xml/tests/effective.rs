@@ -2,16 +2,12 @@
 
 mod common;
 use aigw_policy_xml::{
-    EffectiveLimit, EffectiveLimits, LimitKind, PolicyDocument, ScopeLabel, SubscriptionFacts,
-    effective_limits, named_value_usage, subscriptions_sharing,
+    EffectiveLimit, EffectiveLimits, LimitKind, PolicyDocument, ScopeLabel, SubscriptionFacts, effective_limits,
+    named_value_usage, subscriptions_sharing,
 };
 use common::*;
 
-fn eff(
-    text: &str,
-    sub: &SubscriptionFacts,
-    nv: &dyn Fn(&str) -> Option<String>,
-) -> EffectiveLimits {
+fn eff(text: &str, sub: &SubscriptionFacts, nv: &dyn Fn(&str) -> Option<String>) -> EffectiveLimits {
     let doc = PolicyDocument::parse(text).unwrap();
     effective_limits(&doc, api(), sub, nv)
 }
@@ -25,11 +21,8 @@ fn unknown_reason(l: &EffectiveLimit) -> &str {
 
 #[test]
 fn single_api_wide_limit_applies_to_every_key() {
-    for sub in [
-        SubscriptionFacts::all_apis("a"),
-        SubscriptionFacts::in_product("b", "p"),
-        SubscriptionFacts::master(),
-    ] {
+    for sub in [SubscriptionFacts::all_apis("a"), SubscriptionFacts::in_product("b", "p"), SubscriptionFacts::master()]
+    {
         let e = eff(LAB, &sub, &no_named_values);
         assert_eq!(e.tpm.value(), Some(1000));
         let src = e.tpm.source().unwrap();
@@ -46,19 +39,12 @@ fn single_api_wide_limit_applies_to_every_key() {
         &SubscriptionFacts::all_apis("a"),
         &no_named_values,
     );
-    assert_eq!(
-        e.tpm.source().unwrap().branch,
-        "product-wide (no condition)"
-    );
+    assert_eq!(e.tpm.source().unwrap().branch, "product-wide (no condition)");
 }
 
 #[test]
 fn per_product_tiers_with_quota_and_named_values() {
-    let gold = eff(
-        FINOPS,
-        &SubscriptionFacts::in_product("g1", "gold"),
-        &finops_named_values,
-    );
+    let gold = eff(FINOPS, &SubscriptionFacts::in_product("g1", "gold"), &finops_named_values);
     assert_eq!(gold.tpm.value(), Some(1000));
     assert_eq!(gold.token_quota.value(), Some(1_000_000));
     assert_eq!(gold.token_quota_period.as_deref(), Some("Monthly"));
@@ -67,56 +53,24 @@ fn per_product_tiers_with_quota_and_named_values() {
         r#"choose[1]/when[2] condition="@((string)context.Product?.Id == "gold")""#
     );
 
-    let silver = eff(
-        FINOPS,
-        &SubscriptionFacts::in_product("s1", "silver"),
-        &finops_named_values,
-    );
+    let silver = eff(FINOPS, &SubscriptionFacts::in_product("s1", "silver"), &finops_named_values);
     assert_eq!(silver.tpm.value(), Some(500));
-    assert_eq!(
-        silver.tpm.source().unwrap().named_value.as_deref(),
-        Some("silver-tpm")
-    );
+    assert_eq!(silver.tpm.source().unwrap().named_value.as_deref(), Some("silver-tpm"));
     assert_eq!(silver.token_quota.value(), Some(250_000));
 
     // Without the named values the number is unknown, and says why.
-    let silver = eff(
-        FINOPS,
-        &SubscriptionFacts::in_product("s1", "silver"),
-        &no_named_values,
-    );
+    let silver = eff(FINOPS, &SubscriptionFacts::in_product("s1", "silver"), &no_named_values);
     assert!(unknown_reason(&silver.tpm).contains("{{silver-tpm}} is not defined"));
 
     // No <otherwise>: keys without a product are unlimited, with the reason.
-    let lab = eff(
-        FINOPS,
-        &SubscriptionFacts::all_apis("lab"),
-        &finops_named_values,
-    );
-    let EffectiveLimit::Unlimited { reason } = &lab.tpm else {
-        panic!()
-    };
-    assert!(
-        reason.contains("scoped to all APIs (no product)"),
-        "{reason}"
-    );
-    let one_api = eff(
-        FINOPS,
-        &SubscriptionFacts::single_api("one"),
-        &finops_named_values,
-    );
-    let EffectiveLimit::Unlimited { reason } = &one_api.tpm else {
-        panic!()
-    };
+    let lab = eff(FINOPS, &SubscriptionFacts::all_apis("lab"), &finops_named_values);
+    let EffectiveLimit::Unlimited { reason } = &lab.tpm else { panic!() };
+    assert!(reason.contains("scoped to all APIs (no product)"), "{reason}");
+    let one_api = eff(FINOPS, &SubscriptionFacts::single_api("one"), &finops_named_values);
+    let EffectiveLimit::Unlimited { reason } = &one_api.tpm else { panic!() };
     assert!(reason.contains("a single API"), "{reason}");
-    let bronze = eff(
-        FINOPS,
-        &SubscriptionFacts::in_product("b1", "bronze"),
-        &finops_named_values,
-    );
-    let EffectiveLimit::Unlimited { reason } = &bronze.tpm else {
-        panic!()
-    };
+    let bronze = eff(FINOPS, &SubscriptionFacts::in_product("b1", "bronze"), &finops_named_values);
+    let EffectiveLimit::Unlimited { reason } = &bronze.tpm else { panic!() };
     assert!(reason.contains("no branch"), "{reason}");
 
     let doc = PolicyDocument::parse(FINOPS).unwrap();
@@ -126,29 +80,16 @@ fn per_product_tiers_with_quota_and_named_values() {
         SubscriptionFacts::in_product("p1", "platinum"),
         SubscriptionFacts::all_apis("lab"),
     ];
-    let sharing = subscriptions_sharing(
-        &doc,
-        gold.tpm.source().unwrap(),
-        &subs,
-        &finops_named_values,
-    );
+    let sharing = subscriptions_sharing(&doc, gold.tpm.source().unwrap(), &subs, &finops_named_values);
     assert_eq!(sharing.subscriptions, ["g1", "g2"]);
 }
 
 #[test]
 fn product_access_without_null_check_is_unknown_for_keys_without_product() {
     let t = FINOPS.replace("context.Product?.Id", "context.Product.Id");
-    let lab = eff(
-        &t,
-        &SubscriptionFacts::all_apis("lab"),
-        &finops_named_values,
-    );
+    let lab = eff(&t, &SubscriptionFacts::all_apis("lab"), &finops_named_values);
     assert!(unknown_reason(&lab.tpm).contains("would throw"), "{lab:?}");
-    let gold = eff(
-        &t,
-        &SubscriptionFacts::in_product("g1", "gold"),
-        &finops_named_values,
-    );
+    let gold = eff(&t, &SubscriptionFacts::in_product("g1", "gold"), &finops_named_values);
     assert_eq!(gold.tpm.value(), Some(1000));
 }
 
@@ -158,26 +99,12 @@ fn per_subscription_branches_with_or_and_otherwise() {
     let a = eff(&t, &SubscriptionFacts::all_apis("team-a"), &no_named_values);
     assert_eq!(a.tpm.value(), Some(20000));
     // The header-routing choose is choose[1]; it guards no limit, so it does not matter.
-    assert!(
-        a.tpm
-            .source()
-            .unwrap()
-            .branch
-            .starts_with("choose[2]/when[1]")
-    );
+    assert!(a.tpm.source().unwrap().branch.starts_with("choose[2]/when[1]"));
     let c = eff(&t, &SubscriptionFacts::all_apis("team-c"), &no_named_values);
     assert_eq!(c.tpm.value(), Some(30000));
     // 50 calls per 30 s, normalised and explained.
     assert_eq!(c.rpm.value(), Some(100));
-    assert!(
-        c.rpm
-            .source()
-            .unwrap()
-            .note
-            .as_deref()
-            .unwrap()
-            .contains("50 calls per 30 s")
-    );
+    assert!(c.rpm.source().unwrap().note.as_deref().unwrap().contains("50 calls per 30 s"));
     let other = eff(&t, &SubscriptionFacts::master(), &no_named_values);
     assert_eq!(other.tpm.value(), Some(5000));
     assert_eq!(other.tpm.source().unwrap().branch, "choose[2]/otherwise");
@@ -199,26 +126,13 @@ fn an_unrecognised_condition_in_front_of_a_limit_makes_it_unknown() {
         </choose>
     </inbound></policies>"#;
     // vip's branch comes first: certain.
-    assert_eq!(
-        eff(t, &SubscriptionFacts::all_apis("vip"), &no_named_values)
-            .tpm
-            .value(),
-        Some(9000)
-    );
+    assert_eq!(eff(t, &SubscriptionFacts::all_apis("vip"), &no_named_values).tpm.value(), Some(9000));
     // Everyone else: 100 or 1000 depending on a header; reported verbatim, not guessed.
     let e = eff(t, &SubscriptionFacts::all_apis("x"), &no_named_values);
     let reason = unknown_reason(&e.tpm);
-    assert!(
-        reason.contains("choose[1]/when[2]: unrecognised condition"),
-        "{reason}"
-    );
-    assert!(
-        reason.contains(r#"GetValueOrDefault("x-batch","") == "1""#),
-        "{reason}"
-    );
-    let EffectiveLimit::Unknown { candidates, .. } = &e.tpm else {
-        panic!()
-    };
+    assert!(reason.contains("choose[1]/when[2]: unrecognised condition"), "{reason}");
+    assert!(reason.contains(r#"GetValueOrDefault("x-batch","") == "1""#), "{reason}");
+    let EffectiveLimit::Unknown { candidates, .. } = &e.tpm else { panic!() };
     assert_eq!(candidates.len(), 2);
 }
 
@@ -239,14 +153,7 @@ fn several_applicable_limits_the_smallest_wins_and_the_others_are_listed() {
         </choose>
     </inbound></policies>"#;
     let small = eff(t, &SubscriptionFacts::all_apis("small"), &no_named_values);
-    let EffectiveLimit::Limited {
-        value,
-        source,
-        also_applies,
-    } = &small.tpm
-    else {
-        panic!()
-    };
+    let EffectiveLimit::Limited { value, source, also_applies } = &small.tpm else { panic!() };
     assert_eq!(*value, 2000);
     assert!(source.branch.contains("small"));
     assert_eq!(also_applies.len(), 1);
@@ -273,27 +180,17 @@ fn other_limits_fragments_sections_and_shared_counters_are_reported() {
     </outbound>
 </policies>"#;
     let e = eff(t, &SubscriptionFacts::all_apis("x"), &no_named_values);
-    assert_eq!(
-        e.tpm.value(),
-        Some(50000),
-        "the outbound element is ignored"
-    );
+    assert_eq!(e.tpm.value(), Some(50000), "the outbound element is ignored");
     assert_eq!(e.other_limits.len(), 2);
     assert_eq!(e.other_limits[0].kind, LimitKind::RateLimit);
-    assert_eq!(
-        e.other_limits[0].description,
-        r#"calls="100" renewal-period="60""#
-    );
+    assert_eq!(e.other_limits[0].description, r#"calls="100" renewal-period="60""#);
     assert_eq!(e.other_limits[1].kind, LimitKind::QuotaByKey);
     assert!(e.other_limits.iter().all(|o| o.certain));
     assert!(!e.inherits_parent, "no <base /> in inbound");
     let c = e.caveats.join("\n");
     assert!(c.contains("fragment 'common-limits'"), "{c}");
     assert!(c.contains("outside <inbound> is ignored"), "{c}");
-    assert!(
-        c.contains("TPM counter is not per subscription: shared counter \"all-callers\""),
-        "{c}"
-    );
+    assert!(c.contains("TPM counter is not per subscription: shared counter \"all-callers\""), "{c}");
 }
 
 #[test]
@@ -304,16 +201,8 @@ fn conditions_can_use_named_values() {
         </when>
     </choose></inbound></policies>"#;
     let nv = |n: &str| (n == "vip-sub").then(|| "alice".to_string());
-    assert_eq!(
-        eff(t, &SubscriptionFacts::all_apis("alice"), &nv)
-            .tpm
-            .value(),
-        Some(9000)
-    );
-    assert!(matches!(
-        eff(t, &SubscriptionFacts::all_apis("bob"), &nv).tpm,
-        EffectiveLimit::Unlimited { .. }
-    ));
+    assert_eq!(eff(t, &SubscriptionFacts::all_apis("alice"), &nv).tpm.value(), Some(9000));
+    assert!(matches!(eff(t, &SubscriptionFacts::all_apis("bob"), &nv).tpm, EffectiveLimit::Unlimited { .. }));
     let e = eff(t, &SubscriptionFacts::all_apis("alice"), &no_named_values);
     assert!(unknown_reason(&e.tpm).contains("{{vip-sub}}"));
 }
@@ -330,17 +219,11 @@ fn expression_valued_limits_are_unknown() {
 #[test]
 fn named_value_usage_reports_every_reference() {
     let doc = PolicyDocument::parse(FINOPS).unwrap();
-    let subs = [
-        SubscriptionFacts::in_product("s1", "silver"),
-        SubscriptionFacts::in_product("g1", "gold"),
-    ];
+    let subs = [SubscriptionFacts::in_product("s1", "silver"), SubscriptionFacts::in_product("g1", "gold")];
     let u = named_value_usage(&doc, "silver-tpm", &subs, &finops_named_values);
     assert_eq!(u.references.len(), 1);
     assert_eq!(u.sharing.subscriptions, ["s1"]);
-    let t = FINOPS.replace(
-        r#"tokens-per-minute="1000""#,
-        r#"tokens-per-minute="{{silver-tpm}}""#,
-    );
+    let t = FINOPS.replace(r#"tokens-per-minute="1000""#, r#"tokens-per-minute="{{silver-tpm}}""#);
     let doc = PolicyDocument::parse(&t).unwrap();
     let u = named_value_usage(&doc, "silver-tpm", &subs, &finops_named_values);
     assert_eq!(u.references.len(), 2);

@@ -24,9 +24,7 @@ fn spans_cover_exactly_what_they_say() {
     assert!(limit.is_self_closing());
     assert_eq!(limit.start_tag, limit.span);
     assert_eq!(limit.name_span.of(t), "llm-token-limit");
-    let [ck, tpm] = &limit.attributes[..] else {
-        panic!()
-    };
+    let [ck, tpm] = &limit.attributes[..] else { panic!() };
     assert_eq!(
         (ck.name_span.of(t), ck.value_span.of(t), ck.quote),
         ("counter-key", "@(context.Subscription.Id)", '\'')
@@ -52,22 +50,11 @@ fn comments_cdata_and_declarations_are_kept_as_ranges_and_never_interpreted() {
 "#;
     let doc = parse(t);
     assert!(matches!(doc.nodes()[0], Node::Other(_)));
-    assert!(
-        doc.nodes()
-            .iter()
-            .any(|n| matches!(n, Node::Comment(s) if s.of(t).contains("header")))
-    );
+    assert!(doc.nodes().iter().any(|n| matches!(n, Node::Comment(s) if s.of(t).contains("header"))));
     let a = Analysis::of(&doc);
     assert_eq!(a.limits.len(), 1);
-    assert_eq!(
-        a.limits[0].element.attr("tokens-per-minute").unwrap().raw,
-        "9"
-    );
-    let set_body = doc
-        .elements()
-        .into_iter()
-        .find(|e| e.name == "set-body")
-        .unwrap();
+    assert_eq!(a.limits[0].element.attr("tokens-per-minute").unwrap().raw, "9");
+    let set_body = doc.elements().into_iter().find(|e| e.name == "set-body").unwrap();
     assert!(matches!(set_body.children[..], [Node::CData(s)] if s.of(t).starts_with("<![CDATA[")));
 }
 
@@ -75,34 +62,20 @@ fn comments_cdata_and_declarations_are_kept_as_ranges_and_never_interpreted() {
 fn entity_escapes_are_kept_raw_and_decoded_on_request() {
     let t = r#"<policies><inbound><choose><when condition="@(context.Subscription.Id == &quot;a&quot; || context.Variables.GetValueOrDefault&lt;bool&gt;(&quot;x&quot;))"><base /></when></choose></inbound></policies>"#;
     let doc = parse(t);
-    let when = doc
-        .elements()
-        .into_iter()
-        .find(|e| e.name == "when")
-        .unwrap();
+    let when = doc.elements().into_iter().find(|e| e.name == "when").unwrap();
     let c = when.attr("condition").unwrap();
     assert!(c.raw.contains("&quot;a&quot;"));
     assert_eq!(c.value_span.of(t), c.raw);
-    assert_eq!(
-        c.value(),
-        r#"@(context.Subscription.Id == "a" || context.Variables.GetValueOrDefault<bool>("x"))"#
-    );
+    assert_eq!(c.value(), r#"@(context.Subscription.Id == "a" || context.Variables.GetValueOrDefault<bool>("x"))"#);
 }
 
 #[test]
 fn single_quoted_attributes_with_double_quotes_inside() {
     let t = r#"<policies><inbound><choose><when condition='@((string)context.Product?.Id == "gold")'><llm-token-limit counter-key="@(context.Subscription.Id)" tokens-per-minute="1000" /></when></choose></inbound></policies>"#;
     let doc = parse(t);
-    let when = doc
-        .elements()
-        .into_iter()
-        .find(|e| e.name == "when")
-        .unwrap();
+    let when = doc.elements().into_iter().find(|e| e.name == "when").unwrap();
     let c = when.attr("condition").unwrap();
-    assert_eq!(
-        (c.quote, c.raw.as_str()),
-        ('\'', r#"@((string)context.Product?.Id == "gold")"#)
-    );
+    assert_eq!((c.quote, c.raw.as_str()), ('\'', r#"@((string)context.Product?.Id == "gold")"#));
 }
 
 #[test]
@@ -127,25 +100,10 @@ fn rawxml_expressions_with_raw_quotes_angle_brackets_and_ampersands() {
     assert_eq!(doc.expressions().len(), 4);
     let a = Analysis::of(&doc);
     assert_eq!(a.limits.len(), 1);
-    let when = doc
-        .elements()
-        .into_iter()
-        .find(|e| e.name == "when")
-        .unwrap();
-    assert_eq!(
-        when.attr("condition").unwrap().raw,
-        r#"@(context.Subscription.Id == "growth")"#
-    );
-    let set_body = doc
-        .elements()
-        .into_iter()
-        .find(|e| e.name == "set-body")
-        .unwrap();
-    assert_eq!(
-        set_body.child_elements().count(),
-        0,
-        "the <small> inside the C# string is not an element"
-    );
+    let when = doc.elements().into_iter().find(|e| e.name == "when").unwrap();
+    assert_eq!(when.attr("condition").unwrap().raw, r#"@(context.Subscription.Id == "growth")"#);
+    let set_body = doc.elements().into_iter().find(|e| e.name == "set-body").unwrap();
+    assert_eq!(set_body.child_elements().count(), 0, "the <small> inside the C# string is not an element");
     assert!(a.limits[0].counter_key().unwrap().is_per_subscription());
 }
 
@@ -153,11 +111,7 @@ fn rawxml_expressions_with_raw_quotes_angle_brackets_and_ampersands() {
 fn multi_line_expression_blocks_in_attributes() {
     let t = "<policies>\r\n\t<inbound>\r\n\t\t<set-variable name=\"tier\" value=\"@{\r\n\t\t\tvar id = context.Subscription.Id;\r\n\t\t\treturn id == &quot;a&quot; ? &quot;gold&quot; : &quot;silver&quot;;\r\n\t\t}\" />\r\n\t</inbound>\r\n</policies>\r\n";
     let doc = parse(t);
-    let sv = doc
-        .elements()
-        .into_iter()
-        .find(|e| e.name == "set-variable")
-        .unwrap();
+    let sv = doc.elements().into_iter().find(|e| e.name == "set-variable").unwrap();
     let v = sv.attr("value").unwrap();
     assert!(v.raw.starts_with("@{\r\n") && v.raw.ends_with('}'));
     assert_eq!(v.value_span.of(t), v.raw);
@@ -166,50 +120,22 @@ fn multi_line_expression_blocks_in_attributes() {
 #[test]
 fn errors_have_line_and_column() {
     let cases: &[(&str, usize, usize, &str)] = &[
-        (
-            "<policies>\n  <inbound>\n</policies>",
-            3,
-            1,
-            "expected `</inbound>`",
-        ),
-        (
-            "<policies>\n  <inbound>\n  </inbound>\n",
-            1,
-            1,
-            "never closed",
-        ),
-        (
-            "<policies>\n  <x a=\"1\" a=\"2\" />\n</policies>",
-            2,
-            12,
-            "duplicated",
-        ),
+        ("<policies>\n  <inbound>\n</policies>", 3, 1, "expected `</inbound>`"),
+        ("<policies>\n  <inbound>\n  </inbound>\n", 1, 1, "never closed"),
+        ("<policies>\n  <x a=\"1\" a=\"2\" />\n</policies>", 2, 12, "duplicated"),
         ("<policies>\n  <x a=\"1 < 2\" />\n</policies>", 2, 11, "`<`"),
-        (
-            "<policies>\n  <x a=\"fish & chips\" />\n</policies>",
-            2,
-            14,
-            "`&`",
-        ),
+        ("<policies>\n  <x a=\"fish & chips\" />\n</policies>", 2, 14, "`&`"),
         ("<policies>&nbsp;</policies>", 1, 11, "entity"),
         ("<policies/>\n<policies/>", 2, 1, "more than one root"),
         ("  hello <policies/>", 1, 3, "text outside"),
         ("<!-- only a comment -->", 1, 24, "no root"),
-        (
-            "<policies>\n<x a=\"1\" b='2 />\n</policies>",
-            2,
-            1,
-            "not closed",
-        ),
+        ("<policies>\n<x a=\"1\" b='2 />\n</policies>", 2, 1, "not closed"),
     ];
     for (text, line, column, message) in cases {
         let e = PolicyDocument::parse(text).expect_err(text);
         assert_eq!((e.line, e.column), (*line, *column), "{text:?}: {e}");
         assert!(e.message.contains(message), "{text:?}: {e}");
-        assert!(
-            e.to_string()
-                .contains(&format!("line {line}, column {column}"))
-        );
+        assert!(e.to_string().contains(&format!("line {line}, column {column}")));
     }
 }
 

@@ -22,13 +22,7 @@ fn effective_limits_of_10000_subscriptions() {
     let analysis = Analysis::of(&doc);
     let limited = subs
         .iter()
-        .filter(|s| {
-            analysis
-                .effective_limits(&api(), s, &sandbox_named_values)
-                .tpm
-                .value()
-                .is_some()
-        })
+        .filter(|s| analysis.effective_limits(&api(), s, &sandbox_named_values).tpm.value().is_some())
         .count();
     let elapsed = started.elapsed();
     eprintln!("10,000 subscriptions: {elapsed:?}");

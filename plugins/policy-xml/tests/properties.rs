@@ -37,21 +37,11 @@ enum Cond {
 
 #[derive(Clone, Debug)]
 enum Item {
-    Token {
-        tpm: u32,
-        named: Option<usize>,
-        quota: Option<u32>,
-    },
-    Rate {
-        calls: u32,
-        renewal: u32,
-    },
+    Token { tpm: u32, named: Option<usize>, quota: Option<u32> },
+    Rate { calls: u32, renewal: u32 },
     Other,
     Comment(bool),
-    Choose {
-        whens: Vec<(Cond, Vec<Item>)>,
-        otherwise: Option<Vec<Item>>,
-    },
+    Choose { whens: Vec<(Cond, Vec<Item>)>, otherwise: Option<Vec<Item>> },
 }
 
 #[derive(Clone, Debug)]
@@ -88,16 +78,8 @@ fn item() -> impl Strategy<Value = Item> {
 }
 
 fn style() -> impl Strategy<Value = Style> {
-    (
-        prop::sample::select(vec!["\n", "\r\n", ""]),
-        prop::sample::select(vec!["  ", "    ", "\t"]),
-        0u8..3,
-    )
-        .prop_map(|(newline, unit, quoting)| Style {
-            newline,
-            unit,
-            quoting,
-        })
+    (prop::sample::select(vec!["\n", "\r\n", ""]), prop::sample::select(vec!["  ", "    ", "\t"]), 0u8..3)
+        .prop_map(|(newline, unit, quoting)| Style { newline, unit, quoting })
 }
 
 fn render_cond(c: &Cond, s: &Style) -> String {
@@ -118,12 +100,9 @@ fn render_cond(c: &Cond, s: &Style) -> String {
         Cond::Product(p, false) => {
             format!("(string)context.Product?.Id == {}", lit(&format!("p{p}")))
         }
-        Cond::Opaque => format!(
-            "context.Request.Headers.GetValueOrDefault({}, {}) == {}",
-            lit("x-h"),
-            lit(""),
-            lit("1")
-        ),
+        Cond::Opaque => {
+            format!("context.Request.Headers.GetValueOrDefault({}, {}) == {}", lit("x-h"), lit(""), lit("1"))
+        }
         Cond::Constant(b) => b.to_string(),
     };
     match s.quoting {
@@ -133,11 +112,7 @@ fn render_cond(c: &Cond, s: &Style) -> String {
 }
 
 fn render_items(items: &[Item], s: &Style, depth: usize, out: &mut String) {
-    let ind = if s.newline.is_empty() {
-        String::new()
-    } else {
-        s.unit.repeat(depth)
-    };
+    let ind = if s.newline.is_empty() { String::new() } else { s.unit.repeat(depth) };
     for it in items {
         out.push_str(&ind);
         match it {
@@ -183,7 +158,9 @@ fn render(items: &[Item], s: &Style) -> String {
     let u = if nl.is_empty() { "" } else { s.unit };
     let mut out = format!("<policies>{nl}{u}<inbound>{nl}{u}{u}<base />{nl}");
     render_items(items, s, 2, &mut out);
-    out.push_str(&format!("{u}</inbound>{nl}{u}<backend>{nl}{u}{u}<forward-request />{nl}{u}</backend>{nl}</policies>{nl}"));
+    out.push_str(&format!(
+        "{u}</inbound>{nl}{u}<backend>{nl}{u}{u}<forward-request />{nl}{u}</backend>{nl}</policies>{nl}"
+    ));
     out
 }
 
@@ -195,9 +172,7 @@ fn change() -> impl Strategy<Value = LimitChange> {
         prop::option::weighted(0.3, 1u64..100_000_000),
         prop::sample::select(vec![QuotaPeriod::Hourly, QuotaPeriod::Monthly]),
     )
-        .prop_filter("something to change", |(t, r, q, _)| {
-            t.is_some() || r.is_some() || q.is_some()
-        })
+        .prop_filter("something to change", |(t, r, q, _)| t.is_some() || r.is_some() || q.is_some())
         .prop_map(|(tpm, rpm, token_quota, p)| LimitChange {
             tpm,
             rpm,

@@ -21,8 +21,8 @@ use crate::error::{KqlError, Span};
 use crate::table::{Column, ColumnData, Dict, NULL_I64, value_to_json};
 use crate::value::DateTime as Dt;
 use crate::value::{
-    ColumnType, DateTime, TICKS_PER_DAY, TICKS_PER_HOUR, TICKS_PER_MILLISECOND, TICKS_PER_MINUTE,
-    TICKS_PER_SECOND, Timespan, Value, day_of_week, start_of_month, start_of_year,
+    ColumnType, DateTime, TICKS_PER_DAY, TICKS_PER_HOUR, TICKS_PER_MILLISECOND, TICKS_PER_MINUTE, TICKS_PER_SECOND,
+    Timespan, Value, day_of_week, start_of_month, start_of_year,
 };
 
 /// An evaluated expression.
@@ -222,11 +222,7 @@ fn wrap(col: Column, all_const: bool) -> Vect {
 }
 
 fn datetime_ok(t: i64) -> i64 {
-    if DateTime::from_ticks(t).is_some() {
-        t
-    } else {
-        NULL_I64
-    }
+    if DateTime::from_ticks(t).is_some() { t } else { NULL_I64 }
 }
 
 // ------------------------------------------------------------------ environment
@@ -241,21 +237,12 @@ pub(crate) struct Env<'a> {
 
 impl<'a> Env<'a> {
     pub fn new(ctx: &'a Ctx<'a>, frame: &'a Frame, op: &'static str) -> Env<'a> {
-        Env {
-            ctx,
-            frame,
-            op,
-            cache: RefCell::new(vec![None; frame.cols.len()]),
-        }
+        Env { ctx, frame, op, cache: RefCell::new(vec![None; frame.cols.len()]) }
     }
 
     /// Rows to compute: 1 when folding constants, else the frame's length.
     fn n(&self, args: &[&Vect]) -> usize {
-        if args.iter().all(|a| a.is_const()) {
-            1
-        } else {
-            self.frame.len
-        }
+        if args.iter().all(|a| a.is_const()) { 1 } else { self.frame.len }
     }
 
     fn all_const(args: &[&Vect]) -> bool {
@@ -278,30 +265,18 @@ impl<'a> Env<'a> {
                 let l = self.eval(lhs)?;
                 let r = self.eval(rhs)?;
                 match op {
-                    BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => {
-                        self.arith(*op, l, r, e.span)
-                    }
+                    BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => self.arith(*op, l, r, e.span),
                     BinOp::And | BinOp::Or => self.logic(*op, l, r, lhs.span, rhs.span),
-                    BinOp::Str {
-                        op: sop,
-                        case_sensitive,
-                        negated,
-                    } => Ok(self.strop(*sop, *case_sensitive, *negated, l, r)),
+                    BinOp::Str { op: sop, case_sensitive, negated } => {
+                        Ok(self.strop(*sop, *case_sensitive, *negated, l, r))
+                    }
                     _ => self.compare(*op, l, r, e.span),
                 }
             }
-            ExprKind::In {
-                expr,
-                list,
-                negated,
-                case_insensitive,
-            } => self.in_list(expr, list, *negated, *case_insensitive, e.span),
-            ExprKind::Between {
-                expr,
-                lo,
-                hi,
-                negated,
-            } => {
+            ExprKind::In { expr, list, negated, case_insensitive } => {
+                self.in_list(expr, list, *negated, *case_insensitive, e.span)
+            }
+            ExprKind::Between { expr, lo, hi, negated } => {
                 let x = self.eval(expr)?;
                 let lo = self.eval(lo)?;
                 let mut hi = self.eval(hi)?;
@@ -316,25 +291,15 @@ impl<'a> Env<'a> {
                 let both = self.logic(BinOp::And, ge, le, e.span, e.span)?;
                 Ok(if *negated { self.not(&both) } else { both })
             }
-            ExprKind::Call {
-                func,
-                name_span,
-                args,
-            } => self.call(*func, args, e.span, *name_span),
+            ExprKind::Call { func, name_span, args } => self.call(*func, args, e.span, *name_span),
             ExprKind::Index { expr, key } => {
                 let x = self.eval(expr)?;
                 let k = self.eval(key)?;
                 if x.ty() != ColumnType::Dynamic {
-                    return Err(self.type_err(
-                        format!("indexing needs a dynamic value, got {}", x.ty()),
-                        expr.span,
-                    ));
+                    return Err(self.type_err(format!("indexing needs a dynamic value, got {}", x.ty()), expr.span));
                 }
                 if !(k.ty().is_stringy() || k.ty().is_integral()) {
-                    return Err(self.type_err(
-                        format!("an index must be a string or a long, got {}", k.ty()),
-                        key.span,
-                    ));
+                    return Err(self.type_err(format!("an index must be a string or a long, got {}", k.ty()), key.span));
                 }
                 Ok(self.map_rows(&[&x, &k], ColumnType::Dynamic, |a| index_json(&a[0], &a[1])))
             }
@@ -353,10 +318,7 @@ impl<'a> Env<'a> {
         let msg = if self.op == "let" {
             format!("Failed to resolve scalar expression named '{n}'")
         } else {
-            format!(
-                "'{}' operator: Failed to resolve scalar expression named '{n}'",
-                self.op
-            )
+            format!("'{}' operator: Failed to resolve scalar expression named '{n}'", self.op)
         };
         Err(KqlError::unresolved(msg, span))
     }
@@ -396,11 +358,7 @@ impl<'a> Env<'a> {
         let res: Vec<i64> = (0..n)
             .map(|i| {
                 let (p, q) = (x.get(i), y.get(i));
-                if p == NULL_I64 || q == NULL_I64 {
-                    NULL_I64
-                } else {
-                    f(p, q)
-                }
+                if p == NULL_I64 || q == NULL_I64 { NULL_I64 } else { f(p, q) }
             })
             .collect();
         wrap(i64_col(out, res), Self::all_const(&[a, b]))
@@ -442,15 +400,10 @@ impl<'a> Env<'a> {
                     let codes = codes.iter().map(|&c| map[c as usize]).collect();
                     Vect::Col(Arc::new(Column::from_data(
                         ColumnType::String,
-                        ColumnData::Str {
-                            dict: Arc::new(nd),
-                            codes,
-                        },
+                        ColumnData::Str { dict: Arc::new(nd), codes },
                     )))
                 }
-                _ => self.map_rows(&[v], ColumnType::String, |a| {
-                    Value::string(f(&to_str(&a[0])))
-                }),
+                _ => self.map_rows(&[v], ColumnType::String, |a| Value::string(f(&to_str(&a[0])))),
             },
         }
     }
@@ -467,27 +420,15 @@ impl<'a> Env<'a> {
             return match v {
                 Vect::Const(val, _) => {
                     let val = match val {
-                        Value::Long(x) if to == ColumnType::Int && i32::try_from(x).is_err() => {
-                            Value::Null
-                        }
+                        Value::Long(x) if to == ColumnType::Int && i32::try_from(x).is_err() => Value::Null,
                         other => other,
                     };
                     Vect::Const(val, to)
                 }
                 Vect::Col(c) => {
-                    let ColumnData::I64(xs) = &c.data else {
-                        unreachable!()
-                    };
+                    let ColumnData::I64(xs) = &c.data else { unreachable!() };
                     let xs = if to == ColumnType::Int {
-                        xs.iter()
-                            .map(|&x| {
-                                if i32::try_from(x).is_ok() {
-                                    x
-                                } else {
-                                    NULL_I64
-                                }
-                            })
-                            .collect()
+                        xs.iter().map(|&x| if i32::try_from(x).is_ok() { x } else { NULL_I64 }).collect()
                     } else {
                         xs.clone()
                     };
@@ -503,11 +444,7 @@ impl<'a> Env<'a> {
             && let ColumnData::Str { dict, codes } = &c.data
             && dict.len() <= codes.len()
         {
-            let vals: Vec<Value> = dict
-                .values()
-                .iter()
-                .map(|s| convert_value(&Value::String(s.clone()), to))
-                .collect();
+            let vals: Vec<Value> = dict.values().iter().map(|s| convert_value(&Value::String(s.clone()), to)).collect();
             let mut col = Column::with_capacity(to, codes.len());
             for &code in codes {
                 col.push_or_null(&vals[code as usize]);
@@ -540,14 +477,7 @@ impl<'a> Env<'a> {
         if lt == Dynamic || rt == Dynamic {
             let to = |v: Vect, other: ColumnType| {
                 if v.ty() == Dynamic {
-                    self.convert(
-                        v,
-                        if matches!(other, DateTime | Timespan) {
-                            Timespan
-                        } else {
-                            Real
-                        },
-                    )
+                    self.convert(v, if matches!(other, DateTime | Timespan) { Timespan } else { Real })
                 } else {
                     v
                 }
@@ -577,13 +507,7 @@ impl<'a> Env<'a> {
             }
         };
         let bad = || {
-            self.type_err(
-                format!(
-                    "the binary operator '{}' cannot be applied to types {lt} and {rt}",
-                    op.text()
-                ),
-                span,
-            )
+            self.type_err(format!("the binary operator '{}' cannot be applied to types {lt} and {rt}", op.text()), span)
         };
         Ok(match (lt, rt) {
             (a, b) if a.is_integral() && b.is_integral() => {
@@ -593,12 +517,8 @@ impl<'a> Env<'a> {
             }
             (a, b) if a.is_numeric() && b.is_numeric() => self.zip_f64(&l, &r, real_op),
             (DateTime, Timespan) => match op {
-                BinOp::Add => {
-                    self.zip_i64(&l, &r, DateTime, |a, b| datetime_ok(a.saturating_add(b)))
-                }
-                BinOp::Sub => {
-                    self.zip_i64(&l, &r, DateTime, |a, b| datetime_ok(a.saturating_sub(b)))
-                }
+                BinOp::Add => self.zip_i64(&l, &r, DateTime, |a, b| datetime_ok(a.saturating_add(b))),
+                BinOp::Sub => self.zip_i64(&l, &r, DateTime, |a, b| datetime_ok(a.saturating_sub(b))),
                 _ => return Err(bad()),
             },
             (Timespan, DateTime) if op == BinOp::Add => {
@@ -650,16 +570,8 @@ impl<'a> Env<'a> {
                     other
                 }
             };
-            let l2 = if lt == Dynamic {
-                self.convert(l, target(rt))
-            } else {
-                l
-            };
-            let r2 = if rt == Dynamic {
-                self.convert(r, target(lt))
-            } else {
-                r
-            };
+            let l2 = if lt == Dynamic { self.convert(l, target(rt)) } else { l };
+            let r2 = if rt == Dynamic { self.convert(r, target(lt)) } else { r };
             return self.compare(op, l2, r2, span);
         }
         let ci = matches!(op, BinOp::EqCi | BinOp::NeCi);
@@ -668,13 +580,8 @@ impl<'a> Env<'a> {
         let out: Vec<Option<bool>> = if lt.is_stringy() && rt.is_stringy() {
             self.compare_strings(op, &l, &r, n)
         } else if ci {
-            return Err(self.type_err(
-                format!("'{}' needs string operands, got {lt} and {rt}", op.text()),
-                span,
-            ));
-        } else if (lt.is_integral() && rt.is_integral())
-            || (lt == rt && matches!(lt, DateTime | Timespan | Bool))
-        {
+            return Err(self.type_err(format!("'{}' needs string operands, got {lt} and {rt}", op.text()), span));
+        } else if (lt.is_integral() && rt.is_integral()) || (lt == rt && matches!(lt, DateTime | Timespan | Bool)) {
             if lt == Bool {
                 let (a, b) = (bools(&l), bools(&r));
                 (0..n)
@@ -688,11 +595,7 @@ impl<'a> Env<'a> {
                 (0..n)
                     .map(|i| {
                         let (x, y) = (a.get(i), b.get(i));
-                        if x == NULL_I64 || y == NULL_I64 {
-                            None
-                        } else {
-                            Some(ord_op(op, x.cmp(&y)))
-                        }
+                        if x == NULL_I64 || y == NULL_I64 { None } else { Some(ord_op(op, x.cmp(&y))) }
                     })
                     .collect()
             }
@@ -705,10 +608,9 @@ impl<'a> Env<'a> {
                 })
                 .collect()
         } else {
-            return Err(self.type_err(
-                format!("Cannot compare values of types {lt} and {rt}. Try adding explicit casts"),
-                span,
-            ));
+            return Err(
+                self.type_err(format!("Cannot compare values of types {lt} and {rt}. Try adding explicit casts"), span)
+            );
         };
         Ok(wrap(bool_col(out), all_const))
     }
@@ -721,25 +623,14 @@ impl<'a> Env<'a> {
             (Strs::C(dict, codes), Strs::K(s), BinOp::Eq | BinOp::Ne)
             | (Strs::K(s), Strs::C(dict, codes), BinOp::Eq | BinOp::Ne) => {
                 let target = dict.lookup(s);
-                codes
-                    .iter()
-                    .map(|&c| Some((Some(c) == target) != ne))
-                    .collect()
+                codes.iter().map(|&c| Some((Some(c) == target) != ne)).collect()
             }
-            (Strs::C(dict, codes), Strs::K(s), _) => {
-                str_pred(Strs::C(dict, codes), n, |x| str_cmp(op, x, s))
+            (Strs::C(dict, codes), Strs::K(s), _) => str_pred(Strs::C(dict, codes), n, |x| str_cmp(op, x, s)),
+            (Strs::K(s), Strs::C(dict, codes), _) => str_pred(Strs::C(dict, codes), n, |x| str_cmp(op, s, x)),
+            (Strs::C(d1, c1), Strs::C(d2, c2), BinOp::Eq | BinOp::Ne) if std::ptr::eq(d1, d2) => {
+                c1.iter().zip(c2).map(|(x, y)| Some((x == y) != ne)).collect()
             }
-            (Strs::K(s), Strs::C(dict, codes), _) => {
-                str_pred(Strs::C(dict, codes), n, |x| str_cmp(op, s, x))
-            }
-            (Strs::C(d1, c1), Strs::C(d2, c2), BinOp::Eq | BinOp::Ne) if std::ptr::eq(d1, d2) => c1
-                .iter()
-                .zip(c2)
-                .map(|(x, y)| Some((x == y) != ne))
-                .collect(),
-            _ => (0..n)
-                .map(|i| Some(str_cmp(op, a.get(i), b.get(i))))
-                .collect(),
+            _ => (0..n).map(|i| Some(str_cmp(op, a.get(i), b.get(i)))).collect(),
         }
     }
 
@@ -751,14 +642,7 @@ impl<'a> Env<'a> {
         }
     }
 
-    fn logic(
-        &self,
-        op: BinOp,
-        l: Vect,
-        r: Vect,
-        lspan: Span,
-        rspan: Span,
-    ) -> Result<Vect, KqlError> {
+    fn logic(&self, op: BinOp, l: Vect, r: Vect, lspan: Span, rspan: Span) -> Result<Vect, KqlError> {
         let word = if op == BinOp::And { "and" } else { "or" };
         let l = self.as_bool(l, lspan, &format!("the left operand of '{word}'"))?;
         let r = self.as_bool(r, rspan, &format!("the right operand of '{word}'"))?;
@@ -787,10 +671,7 @@ impl<'a> Env<'a> {
     fn not(&self, v: &Vect) -> Vect {
         let n = self.n(&[v]);
         let a = bools(v);
-        wrap(
-            bool_col((0..n).map(|i| a.get(i).map(|x| !x)).collect()),
-            v.is_const(),
-        )
+        wrap(bool_col((0..n).map(|i| a.get(i).map(|x| !x)).collect()), v.is_const())
     }
 
     fn strop(&self, op: StrOp, cs: bool, negated: bool, l: Vect, r: Vect) -> Vect {
@@ -800,41 +681,24 @@ impl<'a> Env<'a> {
         let all_const = Self::all_const(&[&l, &r]);
         let out = match (strs(&l), strs(&r)) {
             (hay, Strs::K(needle)) => str_pred(hay, n, |h| str_match(op, cs, h, needle) != negated),
-            (a, b) => (0..n)
-                .map(|i| Some(str_match(op, cs, a.get(i), b.get(i)) != negated))
-                .collect(),
+            (a, b) => (0..n).map(|i| Some(str_match(op, cs, a.get(i), b.get(i)) != negated)).collect(),
         };
         wrap(bool_col(out), all_const)
     }
 
-    fn in_list(
-        &self,
-        expr: &Expr,
-        list: &InList,
-        negated: bool,
-        ci: bool,
-        span: Span,
-    ) -> Result<Vect, KqlError> {
+    fn in_list(&self, expr: &Expr, list: &InList, negated: bool, ci: bool, span: Span) -> Result<Vect, KqlError> {
         let mut x = self.eval(expr)?;
         let mut items: Vec<Value> = Vec::new();
         // `x in (name)` where `name` is a tabular `let` or a table.
         let tabular_name = match list {
             InList::Values(es) => match es.as_slice() {
-                [
-                    Expr {
-                        kind: ExprKind::Name(n),
-                        span: nspan,
-                    },
-                ] if self.frame.find(n).is_none()
-                    && !self.ctx.scalars.contains_key(n)
-                    && (self.ctx.tabulars.contains_key(n)
-                        || self.ctx.catalog.table(n).is_some()) =>
+                [Expr { kind: ExprKind::Name(n), span: nspan }]
+                    if self.frame.find(n).is_none()
+                        && !self.ctx.scalars.contains_key(n)
+                        && (self.ctx.tabulars.contains_key(n) || self.ctx.catalog.table(n).is_some()) =>
                 {
                     Some(crate::ast::TabularExpr {
-                        source: crate::ast::TabularSource::Name(crate::ast::Ident {
-                            name: n.clone(),
-                            span: *nspan,
-                        }),
+                        source: crate::ast::TabularSource::Name(crate::ast::Ident { name: n.clone(), span: *nspan }),
                         ops: Vec::new(),
                         span: *nspan,
                     })
@@ -858,10 +722,9 @@ impl<'a> Env<'a> {
                         }
                         Vect::Const(v, _) => items.push(v),
                         Vect::Col(_) => {
-                            return Err(self.type_err(
-                                "the values of an 'in' list must be constants".to_string(),
-                                e.span,
-                            ));
+                            return Err(
+                                self.type_err("the values of an 'in' list must be constants".to_string(), e.span)
+                            );
                         }
                     }
                 }
@@ -869,9 +732,7 @@ impl<'a> Env<'a> {
             (Some(t), _) => {
                 let f = self.ctx.exec_tabular(t)?;
                 let Some(first) = f.cols.first() else {
-                    return Err(
-                        self.type_err("the 'in' subquery returns no columns".to_string(), t.span)
-                    );
+                    return Err(self.type_err("the 'in' subquery returns no columns".to_string(), t.span));
                 };
                 let c = first.materialize();
                 let mut seen = FxHashSet::default();
@@ -888,15 +749,8 @@ impl<'a> Env<'a> {
         }
         let n = self.n(&[&x]);
         let t = x.ty();
-        let mismatch = |v: &Value| {
-            self.type_err(
-                format!(
-                    "the 'in' list value {} does not match the type {t}",
-                    describe(v)
-                ),
-                span,
-            )
-        };
+        let mismatch =
+            |v: &Value| self.type_err(format!("the 'in' list value {} does not match the type {t}", describe(v)), span);
         let out: Vec<Option<bool>> = if t.is_stringy() {
             let set: FxHashSet<String> = items
                 .iter()
@@ -906,11 +760,7 @@ impl<'a> Env<'a> {
                 })
                 .collect();
             str_pred(strs(&x), n, |s| {
-                let hit = if ci {
-                    set.contains(&s.to_lowercase())
-                } else {
-                    set.contains(s)
-                };
+                let hit = if ci { set.contains(&s.to_lowercase()) } else { set.contains(s) };
                 hit != negated
             })
         } else if t.is_integral() || matches!(t, ColumnType::DateTime | ColumnType::Timespan) {
@@ -984,35 +834,18 @@ impl<'a> Env<'a> {
 
     // -------------------------------------------------------------- functions
 
-    fn call(
-        &self,
-        func: Func,
-        args: &[Expr],
-        span: Span,
-        name_span: Span,
-    ) -> Result<Vect, KqlError> {
+    fn call(&self, func: Func, args: &[Expr], span: Span, name_span: Span) -> Result<Vect, KqlError> {
         use ColumnType::*;
         if func.is_aggregate() {
             return Err(self.type_err(
-                format!(
-                    "the aggregate function '{}' can only be used in summarize",
-                    func.name()
-                ),
+                format!("the aggregate function '{}' can only be used in summarize", func.name()),
                 name_span,
             ));
         }
-        let a: Vec<Vect> = args
-            .iter()
-            .map(|x| self.eval(x))
-            .collect::<Result<_, _>>()?;
+        let a: Vec<Vect> = args.iter().map(|x| self.eval(x)).collect::<Result<_, _>>()?;
         let arg_err = |k: usize, want: &str| {
             self.type_err(
-                format!(
-                    "argument {} of '{}' must be {want}, got {}",
-                    k + 1,
-                    func.name(),
-                    a[k].ty()
-                ),
+                format!("argument {} of '{}' must be {want}, got {}", k + 1, func.name(), a[k].ty()),
                 args[k].span,
             )
         };
@@ -1036,31 +869,15 @@ impl<'a> Env<'a> {
                 match (x.ty(), s.ty()) {
                     (DateTime | Timespan, Timespan) => {
                         let t = x.ty();
-                        self.zip_i64(x, s, t, |v, s| {
-                            if s <= 0 {
-                                NULL_I64
-                            } else {
-                                v - v.rem_euclid(s)
-                            }
-                        })
+                        self.zip_i64(x, s, t, |v, s| if s <= 0 { NULL_I64 } else { v - v.rem_euclid(s) })
                     }
                     (p, q) if p.is_integral() && q.is_integral() => {
-                        let v = self.zip_i64(x, s, Long, |v, s| {
-                            if s <= 0 {
-                                NULL_I64
-                            } else {
-                                v.div_euclid(s) * s
-                            }
-                        });
+                        let v = self.zip_i64(x, s, Long, |v, s| if s <= 0 { NULL_I64 } else { v.div_euclid(s) * s });
                         self.convert(v, p)
                     }
-                    (p, q) if p.is_numeric() && q.is_numeric() => self.zip_f64(x, s, |v, s| {
-                        if s <= 0.0 {
-                            f64::NAN
-                        } else {
-                            (v / s).floor() * s
-                        }
-                    }),
+                    (p, q) if p.is_numeric() && q.is_numeric() => {
+                        self.zip_f64(x, s, |v, s| if s <= 0.0 { f64::NAN } else { (v / s).floor() * s })
+                    }
                     (p, _) if !(p.is_numeric() || matches!(p, DateTime | Timespan)) => {
                         return Err(arg_err(0, "a number, datetime or timespan"));
                     }
@@ -1077,20 +894,14 @@ impl<'a> Env<'a> {
                 let empty_test = matches!(func, Func::IsEmpty | Func::IsNotEmpty);
                 let neg = matches!(func, Func::IsNotEmpty | Func::IsNotNull);
                 let out: Vec<Option<bool>> = if x.ty().is_stringy() {
-                    if empty_test {
-                        str_pred(strs(x), n, |s| s.is_empty() != neg)
-                    } else {
-                        vec![Some(neg); n]
-                    }
+                    if empty_test { str_pred(strs(x), n, |s| s.is_empty() != neg) } else { vec![Some(neg); n] }
                 } else {
                     (0..n)
                         .map(|i| {
                             let v = x.get(i);
                             let empty = match &v {
                                 Value::Null => true,
-                                Value::Dynamic(j) if empty_test => {
-                                    j.as_str() == Some("") || j.is_null()
-                                }
+                                Value::Dynamic(j) if empty_test => j.as_str() == Some("") || j.is_null(),
                                 _ => false,
                             };
                             Some(empty != neg)
@@ -1103,37 +914,23 @@ impl<'a> Env<'a> {
                 let c = self.as_bool(a[0].clone(), args[0].span, "the condition of 'iff'")?;
                 let t = unify(a[1].ty(), a[2].ty()).ok_or_else(|| {
                     self.type_err(
-                        format!(
-                            "'iff' branches have incompatible types {} and {}",
-                            a[1].ty(),
-                            a[2].ty()
-                        ),
+                        format!("'iff' branches have incompatible types {} and {}", a[1].ty(), a[2].ty()),
                         span,
                     )
                 })?;
                 let (x, y) = (self.convert(a[1].clone(), t), self.convert(a[2].clone(), t));
-                self.map_rows(&[&c, &x, &y], t, |v| {
-                    if v[0] == Value::Bool(true) {
-                        v[1].clone()
-                    } else {
-                        v[2].clone()
-                    }
-                })
+                self.map_rows(&[&c, &x, &y], t, |v| if v[0] == Value::Bool(true) { v[1].clone() } else { v[2].clone() })
             }
             Func::Coalesce => {
                 let mut t = a[0].ty();
                 for (k, v) in a.iter().enumerate().skip(1) {
-                    t = unify(t, v.ty())
-                        .ok_or_else(|| arg_err(k, &format!("of a type compatible with {t}")))?;
+                    t = unify(t, v.ty()).ok_or_else(|| arg_err(k, &format!("of a type compatible with {t}")))?;
                 }
                 let conv: Vec<Vect> = a.iter().map(|v| self.convert(v.clone(), t)).collect();
                 let refs: Vec<&Vect> = conv.iter().collect();
                 self.map_rows(&refs, t, |vals| {
                     vals.iter()
-                        .find(|v| {
-                            !matches!(v, Value::Null)
-                                && !matches!(v, Value::String(s) if s.is_empty())
-                        })
+                        .find(|v| !matches!(v, Value::Null) && !matches!(v, Value::String(s) if s.is_empty()))
                         .cloned()
                         .unwrap_or(Value::Null)
                 })
@@ -1147,21 +944,13 @@ impl<'a> Env<'a> {
             Func::ToTimespan => self.convert(a[0].clone(), Timespan),
             Func::ToDynamic => self.convert(a[0].clone(), Dynamic),
             Func::Round => {
-                want(
-                    0,
-                    a[0].ty().is_numeric() || a[0].ty() == Dynamic,
-                    "a number",
-                )?;
+                want(0, a[0].ty().is_numeric() || a[0].ty() == Dynamic, "a number")?;
                 let digits = match a.get(1) {
                     None => 0,
                     Some(Vect::Const(Value::Long(d), _)) => *d,
                     Some(_) => return Err(arg_err(1, "a constant long")),
                 };
-                let x = if a[0].ty() == Dynamic {
-                    self.convert(a[0].clone(), Real)
-                } else {
-                    a[0].clone()
-                };
+                let x = if a[0].ty() == Dynamic { self.convert(a[0].clone(), Real) } else { a[0].clone() };
                 if x.ty().is_integral() && digits >= 0 {
                     x
                 } else if x.ty().is_integral() {
@@ -1177,16 +966,8 @@ impl<'a> Env<'a> {
                 }
             }
             Func::Ceiling | Func::Abs | Func::Sqrt | Func::Log | Func::Log10 | Func::Exp => {
-                want(
-                    0,
-                    a[0].ty().is_numeric() || a[0].ty() == Dynamic,
-                    "a number",
-                )?;
-                let x = if a[0].ty() == Dynamic {
-                    self.convert(a[0].clone(), Real)
-                } else {
-                    a[0].clone()
-                };
+                want(0, a[0].ty().is_numeric() || a[0].ty() == Dynamic, "a number")?;
+                let x = if a[0].ty() == Dynamic { self.convert(a[0].clone(), Real) } else { a[0].clone() };
                 match func {
                     Func::Ceiling if x.ty().is_integral() => x,
                     Func::Abs if x.ty().is_integral() => {
@@ -1221,9 +1002,7 @@ impl<'a> Env<'a> {
             }
             Func::StrLen => {
                 let s = self.convert(a[0].clone(), String);
-                self.map_rows(&[&s], Long, |v| {
-                    Value::Long(to_str(&v[0]).chars().count() as i64)
-                })
+                self.map_rows(&[&s], Long, |v| Value::Long(to_str(&v[0]).chars().count() as i64))
             }
             Func::ToLower => {
                 let s = self.convert(a[0].clone(), String);
@@ -1252,26 +1031,17 @@ impl<'a> Env<'a> {
                         _ => count,
                     };
                     Value::string(
-                        text.chars()
-                            .skip(start as usize)
-                            .take(take as usize)
-                            .collect::<std::string::String>(),
+                        text.chars().skip(start as usize).take(take as usize).collect::<std::string::String>(),
                     )
                 })
             }
-            Func::StartOfDay
-            | Func::StartOfWeek
-            | Func::StartOfMonth
-            | Func::StartOfYear
-            | Func::EndOfDay => {
+            Func::StartOfDay | Func::StartOfWeek | Func::StartOfMonth | Func::StartOfYear | Func::EndOfDay => {
                 want(0, a[0].ty() == DateTime, "a datetime")?;
                 match func {
-                    Func::StartOfDay => {
-                        self.map_i64(&a[0], DateTime, |t| t - t.rem_euclid(TICKS_PER_DAY))
+                    Func::StartOfDay => self.map_i64(&a[0], DateTime, |t| t - t.rem_euclid(TICKS_PER_DAY)),
+                    Func::EndOfDay => {
+                        self.map_i64(&a[0], DateTime, |t| t - t.rem_euclid(TICKS_PER_DAY) + TICKS_PER_DAY - 1)
                     }
-                    Func::EndOfDay => self.map_i64(&a[0], DateTime, |t| {
-                        t - t.rem_euclid(TICKS_PER_DAY) + TICKS_PER_DAY - 1
-                    }),
                     Func::StartOfWeek => self.map_i64(&a[0], DateTime, |t| {
                         let day = t - t.rem_euclid(TICKS_PER_DAY);
                         let dow = day_of_week(Dt::from_ticks(t).unwrap_or(Dt::UNIX_EPOCH));
@@ -1280,9 +1050,8 @@ impl<'a> Env<'a> {
                     Func::StartOfMonth => self.map_i64(&a[0], DateTime, |t| {
                         Dt::from_ticks(t).map_or(NULL_I64, |d| start_of_month(d).ticks())
                     }),
-                    _ => self.map_i64(&a[0], DateTime, |t| {
-                        Dt::from_ticks(t).map_or(NULL_I64, |d| start_of_year(d).ticks())
-                    }),
+                    _ => self
+                        .map_i64(&a[0], DateTime, |t| Dt::from_ticks(t).map_or(NULL_I64, |d| start_of_year(d).ticks())),
                 }
             }
             Func::HourOfDay => {
@@ -1341,11 +1110,7 @@ fn ord_op(op: BinOp, o: Ordering) -> bool {
 }
 
 fn eq_ci(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() {
-        a.eq_ignore_ascii_case(b)
-    } else {
-        a.to_lowercase() == b.to_lowercase()
-    }
+    if a.is_ascii() && b.is_ascii() { a.eq_ignore_ascii_case(b) } else { a.to_lowercase() == b.to_lowercase() }
 }
 
 fn str_cmp(op: BinOp, a: &str, b: &str) -> bool {
@@ -1368,11 +1133,7 @@ pub(crate) fn str_match(op: StrOp, cs: bool, hay: &str, needle: &str) -> bool {
     }
     let (h, n) = (hay.as_bytes(), needle.as_bytes());
     let eq = |w: &[u8]| {
-        if cs {
-            w == n
-        } else {
-            w.eq_ignore_ascii_case(n)
-        }
+        if cs { w == n } else { w.eq_ignore_ascii_case(n) }
     };
     if n.is_empty() {
         return true;
@@ -1390,10 +1151,8 @@ pub(crate) fn str_match(op: StrOp, cs: bool, hay: &str, needle: &str) -> bool {
             }
             let before = s == 0 || !is_term_byte(h[s - 1]) || !is_term_byte(n[0]);
             let end = s + n.len();
-            let after = op == StrOp::HasPrefix
-                || end == h.len()
-                || !is_term_byte(h[end])
-                || !is_term_byte(n[n.len() - 1]);
+            let after =
+                op == StrOp::HasPrefix || end == h.len() || !is_term_byte(h[end]) || !is_term_byte(n[n.len() - 1]);
             before && after
         }),
     }
@@ -1433,11 +1192,7 @@ pub(crate) fn format_real(x: f64) -> String {
     if x.is_nan() {
         "NaN".into()
     } else if x.is_infinite() {
-        if x > 0.0 {
-            "Infinity".into()
-        } else {
-            "-Infinity".into()
-        }
+        if x > 0.0 { "Infinity".into() } else { "-Infinity".into() }
     } else if x.fract() == 0.0 && x.abs() < 1e15 {
         format!("{}", x as i64)
     } else {
@@ -1493,24 +1248,16 @@ pub(crate) fn convert_value(v: &Value, to: ColumnType) -> Value {
         },
         DateTime => match v {
             Value::DateTime(d) => Value::DateTime(*d),
-            Value::String(s) => {
-                crate::value::DateTime::parse(s).map_or(Value::Null, Value::DateTime)
-            }
-            Value::Long(x) => {
-                crate::value::DateTime::from_ticks(*x).map_or(Value::Null, Value::DateTime)
-            }
+            Value::String(s) => crate::value::DateTime::parse(s).map_or(Value::Null, Value::DateTime),
+            Value::Long(x) => crate::value::DateTime::from_ticks(*x).map_or(Value::Null, Value::DateTime),
             Value::Dynamic(j) => convert_value(&json_scalar(j), to),
             _ => Value::Null,
         },
         Timespan => match v {
             Value::Timespan(t) => Value::Timespan(*t),
-            Value::String(s) => {
-                crate::value::Timespan::parse(s).map_or(Value::Null, Value::Timespan)
-            }
+            Value::String(s) => crate::value::Timespan::parse(s).map_or(Value::Null, Value::Timespan),
             Value::Long(x) => Value::Timespan(crate::value::Timespan(*x)),
-            Value::Real(f) if f.is_finite() => {
-                Value::Timespan(crate::value::Timespan(f.round() as i64))
-            }
+            Value::Real(f) if f.is_finite() => Value::Timespan(crate::value::Timespan(f.round() as i64)),
             Value::Dynamic(j) => convert_value(&json_scalar(j), to),
             _ => Value::Null,
         },
@@ -1529,12 +1276,9 @@ pub(crate) fn convert_value(v: &Value, to: ColumnType) -> Value {
 
 fn parse_long(s: &str) -> Option<i64> {
     let s = s.trim();
-    s.parse::<i64>().ok().or_else(|| {
-        s.parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite() && f.abs() < 9.2e18)
-            .map(|f| f.trunc() as i64)
-    })
+    s.parse::<i64>()
+        .ok()
+        .or_else(|| s.parse::<f64>().ok().filter(|f| f.is_finite() && f.abs() < 9.2e18).map(|f| f.trunc() as i64))
 }
 
 /// A JSON scalar as the closest KQL value (objects and arrays stay dynamic).
@@ -1542,10 +1286,9 @@ pub(crate) fn json_to_value(j: &serde_json::Value) -> Value {
     match j {
         serde_json::Value::Null => Value::Null,
         serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .map(Value::Long)
-            .unwrap_or_else(|| Value::Real(n.as_f64().unwrap_or(f64::NAN))),
+        serde_json::Value::Number(n) => {
+            n.as_i64().map(Value::Long).unwrap_or_else(|| Value::Real(n.as_f64().unwrap_or(f64::NAN)))
+        }
         serde_json::Value::String(s) => Value::string(s),
         other => Value::dynamic(other.clone()),
     }
@@ -1626,9 +1369,7 @@ fn add_months(d: DateTime, months: i64) -> Option<DateTime> {
     let (ny, nm) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u32);
     let tod = d.ticks().rem_euclid(TICKS_PER_DAY);
     // Clamp the day to the target month's length.
-    let base = (1..=day)
-        .rev()
-        .find_map(|dd| DateTime::from_ymd_hms(ny, nm, dd, 0, 0, 0))?;
+    let base = (1..=day).rev().find_map(|dd| DateTime::from_ymd_hms(ny, nm, dd, 0, 0, 0))?;
     DateTime::from_ticks(base.ticks() + tod)
 }
 
@@ -1639,11 +1380,7 @@ fn datetime_diff(part: &str, a: DateTime, b: DateTime) -> Value {
             let (ya, ma, ..) = a.to_parts();
             let (yb, mb, ..) = b.to_parts();
             let months = (ya * 12 + ma as i64) - (yb * 12 + mb as i64);
-            if part == "quarter" {
-                (ya * 4 + (ma as i64 - 1) / 3) - (yb * 4 + (mb as i64 - 1) / 3)
-            } else {
-                months
-            }
+            if part == "quarter" { (ya * 4 + (ma as i64 - 1) / 3) - (yb * 4 + (mb as i64 - 1) / 3) } else { months }
         }
         "week" => {
             let sw = |d: DateTime| (d.ticks().div_euclid(TICKS_PER_DAY) - day_of_week(d)) / 7;
@@ -1681,47 +1418,23 @@ mod tests {
 
     #[test]
     fn conversions() {
-        assert_eq!(
-            convert_value(&Value::string(" 42 "), ColumnType::Long),
-            Value::Long(42)
-        );
-        assert_eq!(
-            convert_value(&Value::string("4.7"), ColumnType::Long),
-            Value::Long(4)
-        );
-        assert_eq!(
-            convert_value(&Value::string("x"), ColumnType::Long),
-            Value::Null
-        );
-        assert_eq!(
-            convert_value(&Value::Real(3.0), ColumnType::String),
-            Value::string("3")
-        );
-        assert_eq!(
-            convert_value(&Value::Real(2.5), ColumnType::String),
-            Value::string("2.5")
-        );
+        assert_eq!(convert_value(&Value::string(" 42 "), ColumnType::Long), Value::Long(42));
+        assert_eq!(convert_value(&Value::string("4.7"), ColumnType::Long), Value::Long(4));
+        assert_eq!(convert_value(&Value::string("x"), ColumnType::Long), Value::Null);
+        assert_eq!(convert_value(&Value::Real(3.0), ColumnType::String), Value::string("3"));
+        assert_eq!(convert_value(&Value::Real(2.5), ColumnType::String), Value::string("2.5"));
         assert_eq!(
             convert_value(&Value::string("{\"a\":1}"), ColumnType::Dynamic),
             Value::dynamic(serde_json::json!({"a": 1}))
         );
-        assert_eq!(
-            convert_value(&Value::dynamic(serde_json::json!("s")), ColumnType::String),
-            Value::string("s")
-        );
-        assert_eq!(
-            convert_value(&Value::Long(1 << 40), ColumnType::Int),
-            Value::Null
-        );
+        assert_eq!(convert_value(&Value::dynamic(serde_json::json!("s")), ColumnType::String), Value::string("s"));
+        assert_eq!(convert_value(&Value::Long(1 << 40), ColumnType::Int), Value::Null);
     }
 
     #[test]
     fn calendar_arithmetic() {
         let d = DateTime::parse("2026-01-31T10:00:00Z").unwrap();
-        assert_eq!(
-            datetime_add("month", 1, d),
-            Value::DateTime(DateTime::parse("2026-02-28T10:00:00Z").unwrap())
-        );
+        assert_eq!(datetime_add("month", 1, d), Value::DateTime(DateTime::parse("2026-02-28T10:00:00Z").unwrap()));
         let e = DateTime::parse("2026-03-01T00:00:00Z").unwrap();
         assert_eq!(datetime_diff("month", e, d), Value::Long(2));
         assert_eq!(datetime_diff("day", e, d), Value::Long(29));

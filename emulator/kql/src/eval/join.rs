@@ -35,19 +35,13 @@ pub(crate) fn join(
     for key in on {
         let li = left.find(&key.left.name).ok_or_else(|| {
             KqlError::unresolved(
-                format!(
-                    "'join' operator: Failed to resolve column named '{}' on the left side",
-                    key.left.name
-                ),
+                format!("'join' operator: Failed to resolve column named '{}' on the left side", key.left.name),
                 key.left.span,
             )
         })?;
         let ri = right.find(&key.right.name).ok_or_else(|| {
             KqlError::unresolved(
-                format!(
-                    "'join' operator: Failed to resolve column named '{}' on the right side",
-                    key.right.name
-                ),
+                format!("'join' operator: Failed to resolve column named '{}' on the right side", key.right.name),
                 key.right.span,
             )
         })?;
@@ -100,23 +94,12 @@ pub(crate) fn join(
         }
     }
     let bucket = |c: u32| -> &[u32] {
-        if c == NO_MATCH {
-            &[]
-        } else {
-            &rows[start[c as usize] as usize..start[c as usize + 1] as usize]
-        }
+        if c == NO_MATCH { &[] } else { &rows[start[c as usize] as usize..start[c as usize + 1] as usize] }
     };
 
     let mut li: Vec<u32> = Vec::new();
     let mut ri: Vec<u32> = Vec::new();
-    let mut seen_left = vec![
-        false;
-        if kind == JoinKind::InnerUnique {
-            card
-        } else {
-            0
-        }
-    ];
+    let mut seen_left = vec![false; if kind == JoinKind::InnerUnique { card } else { 0 }];
     for (i, &c) in lc.iter().enumerate() {
         let b = bucket(c);
         match kind {

@@ -100,9 +100,7 @@ pub(crate) fn encode(col: &Column) -> (Vec<u32>, usize) {
             let out = v
                 .iter()
                 .map(|j| {
-                    let key = j
-                        .as_ref()
-                        .map_or_else(|| "\u{0}".to_string(), |j| j.to_string());
+                    let key = j.as_ref().map_or_else(|| "\u{0}".to_string(), |j| j.to_string());
                     let n = map.len() as u32;
                     *map.entry(key).or_insert(n)
                 })
@@ -159,16 +157,7 @@ pub(crate) fn combine(a: &[u32], na: usize, b: &[u32], nb: usize) -> (Vec<u32>, 
 /// compatible types (checked by the caller).
 pub(crate) fn encode_pair(l: &Column, r: &Column) -> (Vec<u32>, Vec<u32>, usize) {
     match (&l.data, &r.data) {
-        (
-            ColumnData::Str {
-                dict: dl,
-                codes: cl,
-            },
-            ColumnData::Str {
-                dict: dr,
-                codes: cr,
-            },
-        ) => {
+        (ColumnData::Str { dict: dl, codes: cl }, ColumnData::Str { dict: dr, codes: cr }) => {
             if std::sync::Arc::ptr_eq(dl, dr) {
                 return (cl.clone(), cr.clone(), dl.len());
             }
@@ -239,15 +228,9 @@ mod tests {
 
     #[test]
     fn codes_follow_first_appearance() {
-        let c = col(
-            ColumnType::String,
-            &["b".into(), "a".into(), "b".into(), "".into()],
-        );
+        let c = col(ColumnType::String, &["b".into(), "a".into(), "b".into(), "".into()]);
         assert_eq!(encode(&c), (vec![0, 1, 0, 2], 3));
-        let c = col(
-            ColumnType::Long,
-            &[Value::Long(5), Value::Null, Value::Long(5), Value::Null],
-        );
+        let c = col(ColumnType::Long, &[Value::Long(5), Value::Null, Value::Long(5), Value::Null]);
         assert_eq!(encode(&c), (vec![0, 1, 0, 1], 2));
         let (codes, n) = combine(&[0, 1, 0, 1], 2, &[0, 0, 0, 1], 2);
         assert_eq!((codes, n), (vec![0, 1, 0, 2], 3));

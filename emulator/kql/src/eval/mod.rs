@@ -71,11 +71,7 @@ impl Frame {
                 .columns()
                 .iter()
                 .enumerate()
-                .map(|(i, c)| FCol {
-                    name: c.name.clone(),
-                    data: t.column_arc(i).clone(),
-                    sel: None,
-                })
+                .map(|(i, c)| FCol { name: c.name.clone(), data: t.column_arc(i).clone(), sel: None })
                 .collect(),
             len: t.len(),
         }
@@ -88,11 +84,7 @@ impl Frame {
                 .into_iter()
                 .map(|(name, data)| {
                     debug_assert_eq!(data.len(), len);
-                    FCol {
-                        name,
-                        data,
-                        sel: None,
-                    }
+                    FCol { name, data, sel: None }
                 })
                 .collect(),
             len,
@@ -101,10 +93,7 @@ impl Frame {
 
     /// One row, no columns: the context scalar `let`s are evaluated in.
     pub fn unit() -> Frame {
-        Frame {
-            cols: Vec::new(),
-            len: 1,
-        }
+        Frame { cols: Vec::new(), len: 1 }
     }
 
     pub fn find(&self, name: &str) -> Option<usize> {
@@ -127,32 +116,17 @@ impl Frame {
                         if let Some((_, s)) = cache.iter().find(|(k, _)| std::ptr::eq(*k, key)) {
                             s.clone()
                         } else {
-                            let composed: Arc<[u32]> = idx
-                                .iter()
-                                .map(|&i| {
-                                    if i == NULL_ROW {
-                                        NULL_ROW
-                                    } else {
-                                        old[i as usize]
-                                    }
-                                })
-                                .collect();
+                            let composed: Arc<[u32]> =
+                                idx.iter().map(|&i| if i == NULL_ROW { NULL_ROW } else { old[i as usize] }).collect();
                             cache.push((key, composed.clone()));
                             composed
                         }
                     }
                 };
-                FCol {
-                    name: c.name.clone(),
-                    data: c.data.clone(),
-                    sel: Some(sel),
-                }
+                FCol { name: c.name.clone(), data: c.data.clone(), sel: Some(sel) }
             })
             .collect();
-        Frame {
-            cols,
-            len: idx.len(),
-        }
+        Frame { cols, len: idx.len() }
     }
 
     pub fn into_table(self, name: &str) -> Table {
@@ -174,12 +148,8 @@ pub(crate) fn implicit_name(e: &crate::ast::Expr) -> Option<String> {
     match &e.kind {
         ExprKind::Name(n) => Some(n.clone()),
         ExprKind::Index { expr, key } => match &key.kind {
-            ExprKind::Literal(Value::String(k), _) => {
-                implicit_name(expr).map(|base| format!("{base}_{k}"))
-            }
-            ExprKind::Literal(Value::Long(i), _) => {
-                implicit_name(expr).map(|base| format!("{base}_{i}"))
-            }
+            ExprKind::Literal(Value::String(k), _) => implicit_name(expr).map(|base| format!("{base}_{k}")),
+            ExprKind::Literal(Value::Long(i), _) => implicit_name(expr).map(|base| format!("{base}_{i}")),
             _ => None,
         },
         _ => None,
@@ -191,10 +161,7 @@ pub(crate) fn unique_name(base: &str, taken: impl Fn(&str) -> bool) -> String {
     if !taken(base) {
         return base.to_string();
     }
-    (1..)
-        .map(|k| format!("{base}{k}"))
-        .find(|n| !taken(n))
-        .expect("some suffix is free")
+    (1..).map(|k| format!("{base}{k}")).find(|n| !taken(n)).expect("some suffix is free")
 }
 
 /// Execution state: the catalog, the clock, the request timespan and the `let` bindings.
@@ -213,13 +180,7 @@ pub(crate) fn execute(
     now: DateTime,
     timespan: Option<(DateTime, DateTime)>,
 ) -> Result<Table, KqlError> {
-    let mut ctx = Ctx {
-        catalog,
-        now,
-        timespan,
-        scalars: HashMap::new(),
-        tabulars: HashMap::new(),
-    };
+    let mut ctx = Ctx { catalog, now, timespan, scalars: HashMap::new(), tabulars: HashMap::new() };
     let run = |ctx: &mut Ctx| -> Result<Table, KqlError> {
         for l in &q.lets {
             let name = l.name.name.clone();
@@ -236,10 +197,7 @@ pub(crate) fn execute(
                         && (ctx.tabulars.contains_key(n) || ctx.catalog.table(n).is_some())
                     {
                         let t = TabularExpr {
-                            source: TabularSource::Name(crate::ast::Ident {
-                                name: n.clone(),
-                                span: e.span,
-                            }),
+                            source: TabularSource::Name(crate::ast::Ident { name: n.clone(), span: e.span }),
                             ops: Vec::new(),
                             span: e.span,
                         };
@@ -276,10 +234,7 @@ impl Ctx<'_> {
                     self.table_frame(table)
                 } else {
                     return Err(KqlError::unresolved(
-                        format!(
-                            "Failed to resolve table or column expression named '{}'",
-                            id.name
-                        ),
+                        format!("Failed to resolve table or column expression named '{}'", id.name),
                         id.span,
                     ));
                 }
@@ -307,11 +262,7 @@ impl Ctx<'_> {
             .filter(|&(_, &t)| t != NULL_I64 && t >= s && t <= e)
             .map(|(i, _)| i as u32)
             .collect();
-        if idx.len() == frame.len {
-            frame
-        } else {
-            frame.select(&idx)
-        }
+        if idx.len() == frame.len { frame } else { frame.select(&idx) }
     }
 
     fn apply(&self, op: &Operator, frame: Frame) -> Result<Frame, KqlError> {

@@ -19,12 +19,7 @@ use crate::error::KqlError;
 use crate::table::{Column, ColumnData, NULL_I64};
 use crate::value::{ColumnType, Value};
 
-pub(crate) fn where_(
-    ctx: &Ctx,
-    frame: Frame,
-    pred: &Expr,
-    op: &'static str,
-) -> Result<Frame, KqlError> {
+pub(crate) fn where_(ctx: &Ctx, frame: Frame, pred: &Expr, op: &'static str) -> Result<Frame, KqlError> {
     let env = Env::new(ctx, &frame, op);
     let mut v = env.eval(pred)?;
     if v.ty() == ColumnType::Dynamic {
@@ -32,10 +27,7 @@ pub(crate) fn where_(
     }
     if v.ty() != ColumnType::Bool {
         return Err(KqlError::semantic(
-            format!(
-                "'{op}' operator: the predicate must be of type bool, got {}",
-                v.ty()
-            ),
+            format!("'{op}' operator: the predicate must be of type bool, got {}", v.ty()),
             pred.span,
         ));
     }
@@ -44,10 +36,7 @@ pub(crate) fn where_(
         Vect::Const(..) => Vec::new(),
         Vect::Col(_) => {
             let b = bools(&v);
-            (0..frame.len)
-                .filter(|&i| b.get(i) == Some(true))
-                .map(|i| i as u32)
-                .collect()
+            (0..frame.len).filter(|&i| b.get(i) == Some(true)).map(|i| i as u32).collect()
         }
     };
     drop(env);
@@ -81,11 +70,7 @@ pub(crate) fn extend(ctx: &Ctx, mut frame: Frame, items: &[NamedExpr]) -> Result
             Some(id) => id.name.clone(),
             None => extend_name(&item.expr, &frame),
         };
-        let fc = FCol {
-            name: name.clone(),
-            data: col,
-            sel: None,
-        };
+        let fc = FCol { name: name.clone(), data: col, sel: None };
         match frame.find(&name) {
             Some(i) => frame.cols[i] = fc,
             None => frame.cols.push(fc),
@@ -121,14 +106,7 @@ pub(crate) fn project(ctx: &Ctx, frame: Frame, items: &[NamedExpr]) -> Result<Fr
                         },
                     },
                 };
-                (
-                    name,
-                    FCol {
-                        name: String::new(),
-                        data,
-                        sel: None,
-                    },
-                )
+                (name, FCol { name: String::new(), data, sel: None })
             }
         };
         if out.iter().any(|c| c.name == name) {
@@ -145,13 +123,7 @@ pub(crate) fn project(ctx: &Ctx, frame: Frame, items: &[NamedExpr]) -> Result<Fr
 
 fn resolve(frame: &Frame, id: &Ident, op: &str) -> Result<usize, KqlError> {
     frame.find(&id.name).ok_or_else(|| {
-        KqlError::unresolved(
-            format!(
-                "'{op}' operator: Failed to resolve column named '{}'",
-                id.name
-            ),
-            id.span,
-        )
+        KqlError::unresolved(format!("'{op}' operator: Failed to resolve column named '{}'", id.name), id.span)
     })
 }
 
@@ -163,20 +135,14 @@ pub(crate) fn project_away(mut frame: Frame, cols: &[Ident]) -> Result<Frame, Kq
     Ok(frame)
 }
 
-pub(crate) fn project_rename(
-    mut frame: Frame,
-    pairs: &[(Ident, Ident)],
-) -> Result<Frame, KqlError> {
+pub(crate) fn project_rename(mut frame: Frame, pairs: &[(Ident, Ident)]) -> Result<Frame, KqlError> {
     for (new, old) in pairs {
         let i = resolve(&frame, old, "project-rename")?;
         if let Some(j) = frame.find(&new.name)
             && j != i
         {
             return Err(KqlError::semantic(
-                format!(
-                    "'project-rename' operator: a column named '{}' already exists",
-                    new.name
-                ),
+                format!("'project-rename' operator: a column named '{}' already exists", new.name),
                 new.span,
             ));
         }
@@ -189,10 +155,7 @@ pub(crate) fn count(frame: Frame) -> Frame {
     Frame::from_columns(
         vec![(
             "Count".to_string(),
-            Arc::new(Column::from_data(
-                ColumnType::Long,
-                ColumnData::I64(vec![frame.len as i64]),
-            )),
+            Arc::new(Column::from_data(ColumnType::Long, ColumnData::I64(vec![frame.len as i64]))),
         )],
         1,
     )
@@ -214,12 +177,7 @@ fn row_count(ctx: &Ctx, frame: &Frame, e: &Expr, op: &'static str) -> Result<usi
     }
 }
 
-pub(crate) fn take(
-    ctx: &Ctx,
-    frame: Frame,
-    count: &Expr,
-    op: &'static str,
-) -> Result<Frame, KqlError> {
+pub(crate) fn take(ctx: &Ctx, frame: Frame, count: &Expr, op: &'static str) -> Result<Frame, KqlError> {
     let n = row_count(ctx, &frame, count, op)?;
     if n >= frame.len {
         return Ok(frame);
@@ -289,12 +247,7 @@ impl Key {
     }
 }
 
-fn sort_keys(
-    ctx: &Ctx,
-    frame: &Frame,
-    keys: &[SortKey],
-    op: &'static str,
-) -> Result<Vec<Key>, KqlError> {
+fn sort_keys(ctx: &Ctx, frame: &Frame, keys: &[SortKey], op: &'static str) -> Result<Vec<Key>, KqlError> {
     let env = Env::new(ctx, frame, op);
     keys.iter()
         .map(|k| {
@@ -312,17 +265,9 @@ fn sort_keys(
                     }
                     KeyCol::Rank(codes.iter().map(|&c| rank[c as usize]).collect())
                 }
-                ColumnData::Dyn(v) => KeyCol::Text(
-                    v.iter()
-                        .map(|j| j.as_ref().map(|j| j.to_string()))
-                        .collect(),
-                ),
+                ColumnData::Dyn(v) => KeyCol::Text(v.iter().map(|j| j.as_ref().map(|j| j.to_string())).collect()),
             };
-            Ok(Key {
-                col,
-                desc: k.desc,
-                nulls_first: k.nulls_first,
-            })
+            Ok(Key { col, desc: k.desc, nulls_first: k.nulls_first })
         })
         .collect()
 }
@@ -337,12 +282,7 @@ fn compare_rows(keys: &[Key], a: u32, b: u32) -> Ordering {
     a.cmp(&b)
 }
 
-pub(crate) fn sort(
-    ctx: &Ctx,
-    frame: Frame,
-    keys: &[SortKey],
-    op: &'static str,
-) -> Result<Frame, KqlError> {
+pub(crate) fn sort(ctx: &Ctx, frame: Frame, keys: &[SortKey], op: &'static str) -> Result<Frame, KqlError> {
     let keys = sort_keys(ctx, &frame, keys, op)?;
     let mut idx: Vec<u32> = (0..frame.len as u32).collect();
     // The row index breaks ties, so an unstable sort is stable.

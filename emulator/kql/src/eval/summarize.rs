@@ -38,11 +38,7 @@ struct AggCall {
 fn extract(e: &Expr, calls: &mut Vec<AggCall>, in_agg: bool) -> Result<Expr, KqlError> {
     let b = |x: &Expr, calls: &mut Vec<AggCall>| extract(x, calls, in_agg).map(Box::new);
     let kind = match &e.kind {
-        ExprKind::Call {
-            func,
-            name_span,
-            args,
-        } if func.is_aggregate() => {
+        ExprKind::Call { func, name_span, args } if func.is_aggregate() => {
             if in_agg {
                 return Err(KqlError::semantic(
                     "'summarize' operator: aggregate functions cannot be nested",
@@ -52,65 +48,32 @@ fn extract(e: &Expr, calls: &mut Vec<AggCall>, in_agg: bool) -> Result<Expr, Kql
             for a in args {
                 extract(a, calls, true)?;
             }
-            calls.push(AggCall {
-                func: *func,
-                args: args.clone(),
-                span: e.span,
-            });
+            calls.push(AggCall { func: *func, args: args.clone(), span: e.span });
             ExprKind::Name(placeholder(calls.len() - 1))
         }
-        ExprKind::Call {
-            func,
-            name_span,
-            args,
-        } => ExprKind::Call {
+        ExprKind::Call { func, name_span, args } => ExprKind::Call {
             func: *func,
             name_span: *name_span,
-            args: args
-                .iter()
-                .map(|a| extract(a, calls, in_agg))
-                .collect::<Result<_, _>>()?,
+            args: args.iter().map(|a| extract(a, calls, in_agg)).collect::<Result<_, _>>()?,
         },
         ExprKind::Literal(..) | ExprKind::Name(_) => e.kind.clone(),
         ExprKind::Neg(x) => ExprKind::Neg(b(x, calls)?),
-        ExprKind::Binary { op, lhs, rhs } => ExprKind::Binary {
-            op: *op,
-            lhs: b(lhs, calls)?,
-            rhs: b(rhs, calls)?,
-        },
-        ExprKind::In {
-            expr,
-            list,
-            negated,
-            case_insensitive,
-        } => ExprKind::In {
+        ExprKind::Binary { op, lhs, rhs } => ExprKind::Binary { op: *op, lhs: b(lhs, calls)?, rhs: b(rhs, calls)? },
+        ExprKind::In { expr, list, negated, case_insensitive } => ExprKind::In {
             expr: b(expr, calls)?,
             list: match list {
-                InList::Values(vs) => InList::Values(
-                    vs.iter()
-                        .map(|v| extract(v, calls, in_agg))
-                        .collect::<Result<_, _>>()?,
-                ),
+                InList::Values(vs) => {
+                    InList::Values(vs.iter().map(|v| extract(v, calls, in_agg)).collect::<Result<_, _>>()?)
+                }
                 InList::Tabular(t) => InList::Tabular(t.clone()),
             },
             negated: *negated,
             case_insensitive: *case_insensitive,
         },
-        ExprKind::Between {
-            expr,
-            lo,
-            hi,
-            negated,
-        } => ExprKind::Between {
-            expr: b(expr, calls)?,
-            lo: b(lo, calls)?,
-            hi: b(hi, calls)?,
-            negated: *negated,
-        },
-        ExprKind::Index { expr, key } => ExprKind::Index {
-            expr: b(expr, calls)?,
-            key: b(key, calls)?,
-        },
+        ExprKind::Between { expr, lo, hi, negated } => {
+            ExprKind::Between { expr: b(expr, calls)?, lo: b(lo, calls)?, hi: b(hi, calls)?, negated: *negated }
+        }
+        ExprKind::Index { expr, key } => ExprKind::Index { expr: b(expr, calls)?, key: b(key, calls)? },
     };
     Ok(Expr { kind, span: e.span })
 }
@@ -161,9 +124,7 @@ fn default_agg_name(e: &Expr) -> Option<String> {
         Func::Percentile => {
             let p = match args.get(1).map(|a| &a.kind) {
                 Some(ExprKind::Literal(Value::Long(p), _)) => p.to_string(),
-                Some(ExprKind::Literal(Value::Real(p), _)) => {
-                    crate::eval::expr::format_real(*p).replace('.', "_")
-                }
+                Some(ExprKind::Literal(Value::Real(p), _)) => crate::eval::expr::format_real(*p).replace('.', "_"),
                 _ => String::new(),
             };
             format!("percentile_{col}_{p}")
@@ -175,33 +136,16 @@ fn default_agg_name(e: &Expr) -> Option<String> {
 pub(crate) fn distinct(ctx: &Ctx, frame: &Frame, cols: &[Ident]) -> Result<Frame, KqlError> {
     let by: Vec<NamedExpr> = cols
         .iter()
-        .map(|c| NamedExpr {
-            name: None,
-            expr: Expr {
-                kind: ExprKind::Name(c.name.clone()),
-                span: c.span,
-            },
-        })
+        .map(|c| NamedExpr { name: None, expr: Expr { kind: ExprKind::Name(c.name.clone()), span: c.span } })
         .collect();
     group(ctx, frame, &[], &by, "distinct")
 }
 
-pub(crate) fn summarize(
-    ctx: &Ctx,
-    frame: &Frame,
-    aggs: &[NamedExpr],
-    by: &[NamedExpr],
-) -> Result<Frame, KqlError> {
+pub(crate) fn summarize(ctx: &Ctx, frame: &Frame, aggs: &[NamedExpr], by: &[NamedExpr]) -> Result<Frame, KqlError> {
     group(ctx, frame, aggs, by, "summarize")
 }
 
-fn group(
-    ctx: &Ctx,
-    frame: &Frame,
-    aggs: &[NamedExpr],
-    by: &[NamedExpr],
-    op: &'static str,
-) -> Result<Frame, KqlError> {
+fn group(ctx: &Ctx, frame: &Frame, aggs: &[NamedExpr], by: &[NamedExpr], op: &'static str) -> Result<Frame, KqlError> {
     let env = Env::new(ctx, frame, op);
     let n = frame.len;
     let mut names: Vec<String> = Vec::new();
@@ -245,11 +189,8 @@ fn group(
             *f = i as u32;
         }
     }
-    let mut out_cols: Vec<(String, Arc<Column>)> = names
-        .iter()
-        .cloned()
-        .zip(keys.iter().map(|k| Arc::new(k.gather(&first))))
-        .collect();
+    let mut out_cols: Vec<(String, Arc<Column>)> =
+        names.iter().cloned().zip(keys.iter().map(|k| Arc::new(k.gather(&first)))).collect();
 
     // Aggregates.
     let mut calls = Vec::new();
@@ -270,14 +211,7 @@ fn group(
         let col = aggregate(&env, call, &gids, ngroups)?;
         agg_cols.push((placeholder(k), Arc::new(col)));
     }
-    let agg_frame = Frame::from_columns(
-        out_cols
-            .iter()
-            .cloned()
-            .chain(agg_cols.iter().cloned())
-            .collect(),
-        ngroups,
-    );
+    let agg_frame = Frame::from_columns(out_cols.iter().cloned().chain(agg_cols.iter().cloned()).collect(), ngroups);
     let agg_env = Env::new(ctx, &agg_frame, op);
     for (item, rewritten) in items {
         let col = match &rewritten.kind {
@@ -306,11 +240,7 @@ fn predicate_mask(env: &Env, e: &Expr, func: Func) -> Result<Vec<bool>, KqlError
     }
     if v.ty() != ColumnType::Bool {
         return Err(KqlError::semantic(
-            format!(
-                "'summarize' operator: the predicate of {}() must be of type bool, got {}",
-                func.name(),
-                v.ty()
-            ),
+            format!("'summarize' operator: the predicate of {}() must be of type bool, got {}", func.name(), v.ty()),
             e.span,
         ));
     }
@@ -322,10 +252,7 @@ fn aggregate(env: &Env, call: &AggCall, gids: &[u32], ng: usize) -> Result<Colum
     let n = gids.len();
     let f = call.func;
     let type_err = |what: &str, t: ColumnType, span: Span| {
-        KqlError::semantic(
-            format!("'summarize' operator: {}() {what}, got {t}", f.name()),
-            span,
-        )
+        KqlError::semantic(format!("'summarize' operator: {}() {what}, got {t}", f.name()), span)
     };
     // Which rows count, for the *if variants.
     let mask: Option<Vec<bool>> = match f {
@@ -369,11 +296,7 @@ fn aggregate(env: &Env, call: &AggCall, gids: &[u32], ng: usize) -> Result<Colum
                         *s = NULL_I64;
                     }
                 }
-                let out_ty = if t == ColumnType::Timespan {
-                    t
-                } else {
-                    ColumnType::Long
-                };
+                let out_ty = if t == ColumnType::Timespan { t } else { ColumnType::Long };
                 Ok(Column::from_data(out_ty, ColumnData::I64(sums)))
             } else if t == ColumnType::Real {
                 let a = f64s(&x);
@@ -388,20 +311,12 @@ fn aggregate(env: &Env, call: &AggCall, gids: &[u32], ng: usize) -> Result<Colum
                 }
                 Ok(Column::from_data(ColumnType::Real, ColumnData::F64(sums)))
             } else {
-                Err(type_err(
-                    "needs a numeric or timespan argument",
-                    t,
-                    arg.span,
-                ))
+                Err(type_err("needs a numeric or timespan argument", t, arg.span))
             }
         }
         Func::Avg | Func::AvgIf => {
             if !(t.is_numeric() || t == ColumnType::Timespan) {
-                return Err(type_err(
-                    "needs a numeric or timespan argument",
-                    t,
-                    arg.span,
-                ));
+                return Err(type_err("needs a numeric or timespan argument", t, arg.span));
             }
             let a = f64s(&x);
             let ticks = i64s(&x);
@@ -421,23 +336,14 @@ fn aggregate(env: &Env, call: &AggCall, gids: &[u32], ng: usize) -> Result<Colum
                     counts[g as usize] += 1;
                 }
             }
-            let avgs = sums
-                .iter()
-                .zip(&counts)
-                .map(|(s, &c)| (c > 0).then(|| s / c as f64));
+            let avgs = sums.iter().zip(&counts).map(|(s, &c)| (c > 0).then(|| s / c as f64));
             if t == ColumnType::Timespan {
                 Ok(Column::from_data(
                     t,
-                    ColumnData::I64(
-                        avgs.map(|v| v.map_or(NULL_I64, |v| v.round() as i64))
-                            .collect(),
-                    ),
+                    ColumnData::I64(avgs.map(|v| v.map_or(NULL_I64, |v| v.round() as i64)).collect()),
                 ))
             } else {
-                Ok(Column::from_data(
-                    ColumnType::Real,
-                    ColumnData::F64(avgs.collect()),
-                ))
+                Ok(Column::from_data(ColumnType::Real, ColumnData::F64(avgs.collect())))
             }
         }
         Func::Max | Func::Min => {
@@ -513,9 +419,7 @@ fn aggregate(env: &Env, call: &AggCall, gids: &[u32], ng: usize) -> Result<Colum
                         }
                         Ok(Column::from_data(t, ColumnData::Bool(best)))
                     }
-                    ColumnData::Dyn(_) => {
-                        Err(type_err("cannot compare dynamic values", t, arg.span))
-                    }
+                    ColumnData::Dyn(_) => Err(type_err("cannot compare dynamic values", t, arg.span)),
                 },
                 Vect::Const(..) => unreachable!("materialized above"),
             }
@@ -539,26 +443,16 @@ fn aggregate(env: &Env, call: &AggCall, gids: &[u32], ng: usize) -> Result<Colum
             }
             if t.is_integral() || matches!(t, ColumnType::DateTime | ColumnType::Timespan) {
                 let a = i64s(&x);
-                let vals: Vec<Option<i64>> = (0..n)
-                    .map(|i| Some(a.get(i)).filter(|&v| v != NULL_I64))
-                    .collect();
+                let vals: Vec<Option<i64>> = (0..n).map(|i| Some(a.get(i)).filter(|&v| v != NULL_I64)).collect();
                 let picked = nearest_rank(&vals, gids, ng, p, |a, b| a.cmp(b));
-                Ok(Column::from_data(
-                    t,
-                    ColumnData::I64(picked.into_iter().map(|v| v.unwrap_or(NULL_I64)).collect()),
-                ))
+                Ok(Column::from_data(t, ColumnData::I64(picked.into_iter().map(|v| v.unwrap_or(NULL_I64)).collect())))
             } else if t == ColumnType::Real {
                 let a = f64s(&x);
-                let vals: Vec<Option<f64>> =
-                    (0..n).map(|i| a.get(i).filter(|v| !v.is_nan())).collect();
+                let vals: Vec<Option<f64>> = (0..n).map(|i| a.get(i).filter(|v| !v.is_nan())).collect();
                 let picked = nearest_rank(&vals, gids, ng, p, |a, b| a.total_cmp(b));
                 Ok(Column::from_data(t, ColumnData::F64(picked)))
             } else {
-                Err(type_err(
-                    "needs a numeric, datetime or timespan argument",
-                    t,
-                    arg.span,
-                ))
+                Err(type_err("needs a numeric, datetime or timespan argument", t, arg.span))
             }
         }
         Func::DCount | Func::DCountIf => {
@@ -576,10 +470,7 @@ fn aggregate(env: &Env, call: &AggCall, gids: &[u32], ng: usize) -> Result<Colum
             }
             Ok(Column::from_data(ColumnType::Long, ColumnData::I64(counts)))
         }
-        _ => Err(KqlError::semantic(
-            format!("'summarize' operator: '{}' is not an aggregate", f.name()),
-            call.span,
-        )),
+        _ => Err(KqlError::semantic(format!("'summarize' operator: '{}' is not an aggregate", f.name()), call.span)),
     }
 }
 

@@ -1,9 +1,7 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
-use aigw_policy_xml::{
-    EffectiveLimits, PolicyDocument, ScopeLabel, SubscriptionFacts, effective_limits,
-};
+use aigw_policy_xml::{EffectiveLimits, PolicyDocument, ScopeLabel, SubscriptionFacts, effective_limits};
 
 /// The sandbox tenant's API-scope policy.
 pub const SANDBOX: &str = include_str!("../fixtures/sandbox_api_policy.xml");
@@ -16,9 +14,7 @@ pub const FINOPS: &str = include_str!("../fixtures/finops_products.xml");
 /// Per-subscription `<when>`s with `||`, an `<otherwise>`, a header-routing `<choose>`, a
 /// multi-line `@{ }` block, comments; tabs and CRLF, as APIM returns normalised XML.
 pub fn tabs_crlf() -> String {
-    include_str!("../fixtures/per_subscription_tabs.xml")
-        .replace("\r\n", "\n")
-        .replace('\n', "\r\n")
+    include_str!("../fixtures/per_subscription_tabs.xml").replace("\r\n", "\n").replace('\n', "\r\n")
 }
 
 /// Named values used by the finops fixture.
@@ -62,24 +58,12 @@ pub fn api() -> ScopeLabel {
 }
 
 /// Effective limits of every subscription, as compact strings "tpm/rpm/quota".
-pub fn summary(
-    text: &str,
-    subs: &[SubscriptionFacts],
-    nv: &dyn Fn(&str) -> Option<String>,
-) -> Vec<(String, String)> {
+pub fn summary(text: &str, subs: &[SubscriptionFacts], nv: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
     let doc = PolicyDocument::parse(text).expect("parses");
     subs.iter()
         .map(|s| {
             let e: EffectiveLimits = effective_limits(&doc, api(), s, nv);
-            (
-                s.id.clone(),
-                format!(
-                    "{}/{}/{}",
-                    e.tpm.short(),
-                    e.rpm.short(),
-                    e.token_quota.short()
-                ),
-            )
+            (s.id.clone(), format!("{}/{}/{}", e.tpm.short(), e.rpm.short(), e.token_quota.short()))
         })
         .collect()
 }
@@ -90,17 +74,8 @@ pub fn changed_window(old: &str, new: &str) -> (aigw_policy_xml::Span, aigw_poli
     let (o, n) = (old.as_bytes(), new.as_bytes());
     let prefix = o.iter().zip(n).take_while(|(a, b)| a == b).count();
     let max_suffix = o.len().min(n.len()) - prefix;
-    let suffix = o
-        .iter()
-        .rev()
-        .zip(n.iter().rev())
-        .take(max_suffix)
-        .take_while(|(a, b)| a == b)
-        .count();
-    (
-        aigw_policy_xml::Span::new(prefix, o.len() - suffix),
-        aigw_policy_xml::Span::new(prefix, n.len() - suffix),
-    )
+    let suffix = o.iter().rev().zip(n.iter().rev()).take(max_suffix).take_while(|(a, b)| a == b).count();
+    (aigw_policy_xml::Span::new(prefix, o.len() - suffix), aigw_policy_xml::Span::new(prefix, n.len() - suffix))
 }
 
 /// Asserts that every changed byte of `old` lies inside `allowed` (a range of `old`).
@@ -115,10 +90,7 @@ pub fn assert_changed_only_within(old: &str, new: &str, allowed: aigw_policy_xml
 /// Asserts that `new` is `old` with one string inserted (no byte of `old` removed or changed).
 pub fn assert_pure_insertion(old: &str, new: &str) -> usize {
     let (w, nw) = changed_window(old, new);
-    assert!(
-        w.is_empty(),
-        "expected a pure insertion, but old bytes {w} changed\n--- new\n{new}"
-    );
+    assert!(w.is_empty(), "expected a pure insertion, but old bytes {w} changed\n--- new\n{new}");
     assert_eq!(&new[..nw.start], &old[..w.start]);
     assert_eq!(&new[nw.end..], &old[w.end..]);
     w.start
@@ -129,15 +101,7 @@ pub fn assert_pure_insertion(old: &str, new: &str) -> usize {
 pub fn assert_inserted_at<'n>(old: &str, new: &'n str, at: usize) -> &'n str {
     assert!(new.len() >= old.len());
     let len = new.len() - old.len();
-    assert_eq!(
-        &new[..at],
-        &old[..at],
-        "bytes before the insertion point changed"
-    );
-    assert_eq!(
-        &new[at + len..],
-        &old[at..],
-        "bytes after the insertion point changed"
-    );
+    assert_eq!(&new[..at], &old[..at], "bytes before the insertion point changed");
+    assert_eq!(&new[at + len..], &old[at..], "bytes after the insertion point changed");
     &new[at..at + len]
 }

@@ -3,8 +3,8 @@
 
 wit_bindgen::generate!({ world: "plugin-world", path: "wit" });
 
-use exports::aigw::plugin::plugin::Guest;
 use aigw::plugin::types::{Error, Manifest, Outcome};
+use exports::aigw::plugin::plugin::Guest;
 
 struct Future;
 

@@ -15,8 +15,16 @@ fn tool(name: &str) -> aigw_pdk::Tool {
 impl Guest for Hostile {
     fn describe() -> Manifest {
         let names = [
-            "spin", "hog", "trap", "read_file", "read_env", "open_socket", "print_stdout",
-            "huge_output", "read_backends", "escape_path",
+            "spin",
+            "hog",
+            "trap",
+            "read_file",
+            "read_env",
+            "open_socket",
+            "print_stdout",
+            "huge_output",
+            "read_backends",
+            "escape_path",
         ];
         Manifest {
             name: "hostile".into(),
