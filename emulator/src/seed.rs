@@ -237,7 +237,7 @@ pub const LOGGER_CREDENTIAL_NAMED_VALUE: &str = "Logger-Credentials--67b4a1f2e9c
 fn entity(seq: &mut EtagSeq, name: &str, props: Value) -> Entity {
     Entity {
         name: name.to_string(),
-        etag: seq.next(),
+        etag: seq.issue(),
         properties: props.as_object().cloned().unwrap_or_default(),
     }
 }
@@ -258,7 +258,7 @@ pub fn sandbox_state() -> State {
         subscription_id: SANDBOX_SUBSCRIPTION_ID.into(),
         resource_group: SANDBOX_RESOURCE_GROUP.into(),
         name: SANDBOX_SERVICE_NAME.into(),
-        etag: seq.next(),
+        etag: seq.issue(),
         location: "East US".into(),
         sku: json!({"name": "StandardV2", "capacity": 1}),
         identity: Some(json!({
@@ -520,7 +520,7 @@ pub fn sandbox_state() -> State {
         ),
     );
 
-    svc.etag = seq.next();
+    svc.etag = seq.issue();
     let mut state = State {
         etag_seq: seq,
         resource_groups: Default::default(),

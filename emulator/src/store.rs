@@ -61,13 +61,13 @@ impl Entity {
     }
 }
 
-/// The ETag sequence. `next` hands out a new ETag; `bump` advances without one (deletes).
+/// The ETag sequence. `issue` hands out a new ETag; `bump` advances without one (deletes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EtagSeq(pub u64);
 
 impl EtagSeq {
-    pub fn next(&mut self) -> String {
+    pub fn issue(&mut self) -> String {
         self.0 += 1;
         etag_for(self.0)
     }

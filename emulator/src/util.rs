@@ -106,7 +106,7 @@ fn base64(bytes: &[u8]) -> String {
 /// Decodes `%XX` escapes (and, when `plus_is_space`, `+` as a space, as in query strings).
 /// Invalid escapes are kept literally, as most servers do.
 pub fn percent_decode(s: &str, plus_is_space: bool) -> String {
-    if !s.contains('%') && !(plus_is_space && s.contains('+')) {
+    if !(s.contains('%') || plus_is_space && s.contains('+')) {
         return s.to_string();
     }
     let bytes = s.as_bytes();

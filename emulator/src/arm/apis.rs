@@ -237,7 +237,7 @@ pub fn item(ctx: &Ctx, a: &str) -> Result<ArmResponse, ArmError> {
                 let existing = svc.apis.get(&key(&name)).map(|x| &x.entity);
                 crud::check_put(req, existing.map(|e| e.etag.as_str()), "Api", &name)?;
                 let props = validate_api(svc, &name, &input, existing)?;
-                let etag = seq.next();
+                let etag = seq.issue();
                 let created = match svc.apis.get_mut(&key(&name)) {
                     Some(x) => {
                         x.entity.properties = props;
@@ -285,7 +285,7 @@ pub fn item(ctx: &Ctx, a: &str) -> Result<ArmResponse, ArmError> {
                 )?;
                 let x = svc.apis.get_mut(&key(&name)).expect("exists");
                 x.entity.properties = props;
-                x.entity.etag = seq.next();
+                x.entity.etag = seq.issue();
                 let x = &svc.apis[&key(&name)];
                 Ok(crud::read_response(
                     req,
@@ -407,7 +407,7 @@ pub fn operation_item(ctx: &Ctx, a: &str, o: &str) -> Result<ArmResponse, ArmErr
                     LABEL,
                     o,
                 )?;
-                let etag = seq.next();
+                let etag = seq.issue();
                 let created = match x.operations.get_mut(&key(o)) {
                     Some(op) => {
                         op.entity.properties = props;
@@ -450,7 +450,7 @@ pub fn operation_item(ctx: &Ctx, a: &str, o: &str) -> Result<ArmResponse, ArmErr
                     .ok_or_else(|| ArmError::not_found(LABEL))?;
                 crud::check_match(&m, &op.entity.etag, LABEL, o)?;
                 op.entity.properties = validate_op(&crud::merge(&op.entity.properties, &input))?;
-                op.entity.etag = seq.next();
+                op.entity.etag = seq.issue();
                 let x = &svc.apis[&key(&name)];
                 let op = &x.operations[&key(o)];
                 Ok(crud::read_response(

@@ -203,7 +203,7 @@ pub fn deleted(existed: bool) -> ArmResponse {
 /// The stored name keeps the case of the first creation.
 pub fn upsert(table: &mut Table, seq: &mut EtagSeq, name: &str, props: Props) -> (bool, String) {
     let k = key(name);
-    let etag = seq.next();
+    let etag = seq.issue();
     match table.get_mut(&k) {
         Some(e) => {
             e.properties = props;
@@ -231,7 +231,7 @@ pub fn upsert_single(
     name: &str,
     props: Props,
 ) -> bool {
-    let etag = seq.next();
+    let etag = seq.issue();
     match slot {
         Some(e) => {
             e.properties = props;

@@ -35,13 +35,13 @@ pub const SUPPORTED_API_VERSIONS: &[&str] = &[
     "2026-03-01-preview",
 ];
 
-/// An ARM error: status plus `{"error":{"code","message","target"?,"details"?}}`.
+/// An ARM error: status plus `{"error":{"code","message","details"?}}` (field problems
+/// carry their `target` in `details`).
 #[derive(Debug, Clone)]
 pub struct ArmError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
-    pub target: Option<String>,
     pub details: Vec<Value>,
     pub headers: Vec<(&'static str, String)>,
 }
@@ -52,7 +52,6 @@ impl ArmError {
             status,
             code: code.into(),
             message: message.into(),
-            target: None,
             details: Vec::new(),
             headers: Vec::new(),
         }
@@ -103,17 +102,9 @@ impl ArmError {
         )
     }
 
-    pub fn with_target(mut self, target: &str) -> Self {
-        self.target = Some(target.into());
-        self
-    }
-
     /// The JSON body.
     pub fn body(&self) -> Value {
         let mut err = json!({"code": self.code, "message": self.message});
-        if let Some(t) = &self.target {
-            err["target"] = json!(t);
-        }
         if !self.details.is_empty() {
             err["details"] = Value::Array(self.details.clone());
         }

@@ -248,7 +248,7 @@ pub fn refresh_secret(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
         if e.properties.get("keyVault").is_none_or(Value::is_null) {
             return Err(ArmError::field("keyVault", format!("Named value '{name}' is not a Key Vault reference; there is nothing to refresh.")));
         }
-        e.etag = seq.next();
+        e.etag = seq.issue();
         let e = &svc.named_values[&key(name)];
         Ok(ArmResponse::new(StatusCode::OK, Some(render(svc, e)), Some(e.etag.clone())))
     })

@@ -77,7 +77,7 @@ fn validate(props: &Props) -> Result<Props, ArmError> {
     let state = crud::optional_enum(props, "state", &["notPublished", "published"], &mut errors);
     if let Some(v) = props.get("subscriptionsLimit")
         && !v.is_null()
-        && !v.as_i64().is_some_and(|n| n >= 0)
+        && v.as_i64().is_none_or(|n| n < 0)
     {
         errors.push(fe(
             "subscriptionsLimit",
@@ -143,7 +143,7 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
             ctx.write(|svc, seq| {
                 let existing = svc.products.get(&key(name)).map(|p| p.entity.etag.as_str());
                 crud::check_put(req, existing, LABEL, name)?;
-                let etag = seq.next();
+                let etag = seq.issue();
                 let created = match svc.products.get_mut(&key(name)) {
                     Some(p) => {
                         p.entity.properties = props;
@@ -184,7 +184,7 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
                 let props = validate(&crud::merge(&p.entity.properties, &input))?;
                 let p = product_mut(svc, name)?;
                 p.entity.properties = props;
-                p.entity.etag = seq.next();
+                p.entity.etag = seq.issue();
                 let p = &svc.products[&key(name)];
                 Ok(crud::read_response(
                     req,
@@ -394,10 +394,8 @@ pub fn link_item(ctx: &Ctx, p: &str, link: &str) -> Result<ArmResponse, ArmError
                     "Product API link",
                     link,
                 )?;
-                if let Some((k, _)) = find_link(
-                    prod,
-                    &api_id.rsplit('/').next().unwrap_or_default().to_string(),
-                ) && *k != key(link)
+                if let Some((k, _)) = find_link(prod, api_id.rsplit('/').next().unwrap_or_default())
+                    && *k != key(link)
                 {
                     return Err(ArmError::conflict(format!(
                         "The API is already linked to product '{p}' by link '{k}'."

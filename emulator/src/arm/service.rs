@@ -179,7 +179,7 @@ pub fn item(ctx: &Ctx) -> Result<ArmResponse, ArmError> {
                     }
                 }
             }
-            svc.etag = seq.next();
+            svc.etag = seq.issue();
             Ok(ArmResponse::new(
                 StatusCode::OK,
                 Some(render(svc)),
@@ -219,7 +219,7 @@ fn check_sku(sku: &Value, errors: &mut Vec<crate::validate::FieldError>) {
         None => errors.push(fe("sku.name", "'sku.name' is required.")),
     }
     if let Some(c) = sku.get("capacity")
-        && !c.as_i64().is_some_and(|c| c >= 0)
+        && c.as_i64().is_none_or(|c| c < 0)
     {
         errors.push(fe(
             "sku.capacity",
@@ -303,7 +303,7 @@ fn put(ctx: &Ctx) -> Result<ArmResponse, ArmError> {
         properties
             .entry("virtualNetworkType")
             .or_insert(json!("None"));
-        let etag = etag_seq.next();
+        let etag = etag_seq.issue();
         let tags = body
             .get("tags")
             .and_then(Value::as_object)
@@ -363,7 +363,7 @@ pub fn add_builtins(svc: &mut Service, seq: &mut EtagSeq, created: &str) {
         "1".into(),
         Entity {
             name: "1".into(),
-            etag: seq.next(),
+            etag: seq.issue(),
             properties: json!({
                 "firstName": "Administrator", "lastName": "", "email": svc.properties.get("publisherEmail").cloned().unwrap_or(json!("admin@contoso.com")),
                 "state": "active", "registrationDate": created, "note": null, "identities": [{"provider": "Azure", "id": "admin@contoso.com"}]
@@ -377,7 +377,7 @@ pub fn add_builtins(svc: &mut Service, seq: &mut EtagSeq, created: &str) {
         "master".into(),
         Entity {
             name: "master".into(),
-            etag: seq.next(),
+            etag: seq.issue(),
             properties: json!({
                 "ownerId": format!("{id}/users/1"),
                 "scope": format!("{id}/"),
@@ -396,7 +396,7 @@ pub fn add_builtins(svc: &mut Service, seq: &mut EtagSeq, created: &str) {
     );
     svc.policy = Some(Entity {
         name: "policy".into(),
-        etag: seq.next(),
+        etag: seq.issue(),
         properties:
             json!({"value": crate::validate::policy::normalize(crate::seed::DEFAULT_GLOBAL_POLICY)})
                 .as_object()

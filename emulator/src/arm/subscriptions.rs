@@ -400,7 +400,7 @@ pub fn regenerate(ctx: &Ctx, name: &str, which: &str) -> Result<ArmResponse, Arm
             .get_mut(&key(name))
             .ok_or_else(|| ArmError::not_found(LABEL))?;
         e.properties.insert(which.into(), json!(random_key()));
-        e.etag = seq.next();
+        e.etag = seq.issue();
         Ok(ArmResponse::new(StatusCode::NO_CONTENT, None, None))
     })
 }

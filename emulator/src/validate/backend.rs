@@ -367,10 +367,9 @@ fn validate_breaker(cb: &Value, out: &mut Vec<FieldError>) {
     }
     for (i, r) in rules.iter().enumerate() {
         let t = |f: &str| format!("circuitBreaker.rules[{i}].{f}");
-        if !r
-            .get("name")
+        if r.get("name")
             .and_then(Value::as_str)
-            .is_some_and(|n| !n.is_empty())
+            .is_none_or(str::is_empty)
         {
             err(out, &t("name"), format!("'{}' is required.", t("name")));
         }
