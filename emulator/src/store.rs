@@ -584,18 +584,21 @@ impl Store {
     /// A store over `seed`, or over the state in `file` when that file exists.
     /// A file that exists but cannot be read as an emulator state is an error.
     pub fn open(seed: State, file: Option<PathBuf>) -> anyhow::Result<Self> {
-        let state = match &file {
+        let (state, seed) = match &file {
             Some(path) if path.exists() => {
-                let mut loaded = load_file(path)?;
+                let (mut loaded, saved_seed) = load_file(path)?;
+                // The seed is saved with the state, so a reset after a restart restores the
+                // same tenant (keys included) as before the restart.
+                let seed = saved_seed.unwrap_or(seed);
                 // Keep ETags unique even if the seed's counter is ahead of the file's.
                 loaded.etag_seq.0 = loaded.etag_seq.0.max(seed.etag_seq.0);
-                loaded
+                (loaded, seed)
             }
             Some(path) => {
-                persist(path, &seed).map_err(|e| anyhow::anyhow!("{}", e.0))?;
-                seed.clone()
+                persist(path, &seed, &seed).map_err(|e| anyhow::anyhow!("{}", e.0))?;
+                (seed.clone(), seed)
             }
-            None => seed.clone(),
+            None => (seed.clone(), seed),
         };
         Ok(Self {
             state: RwLock::new(state),
@@ -622,7 +625,7 @@ impl Store {
         let result = f(&mut guard)?;
         if guard.etag_seq != before
             && let (Some(path), Some(backup)) = (&self.file, backup)
-            && let Err(e) = persist(path, &guard)
+            && let Err(e) = persist(path, &guard, &self.seed)
         {
             *guard = backup;
             return Err(E::from(e));
@@ -661,6 +664,7 @@ struct FileOut<'a> {
     format: &'static str,
     version: u64,
     state: &'a State,
+    seed: &'a State,
 }
 
 #[derive(Deserialize)]
@@ -668,9 +672,11 @@ struct FileIn {
     format: String,
     version: u64,
     state: State,
+    #[serde(default)]
+    seed: Option<State>,
 }
 
-fn load_file(path: &Path) -> anyhow::Result<State> {
+fn load_file(path: &Path) -> anyhow::Result<(State, Option<State>)> {
     let bytes = std::fs::read(path)
         .map_err(|e| anyhow::anyhow!("cannot read emulator state file {}: {e}", path.display()))?;
     let refuse = |why: String| {
@@ -694,10 +700,10 @@ fn load_file(path: &Path) -> anyhow::Result<State> {
             parsed.version
         )));
     }
-    Ok(parsed.state)
+    Ok((parsed.state, parsed.seed))
 }
 
-fn persist(path: &Path, state: &State) -> Result<(), PersistError> {
+fn persist(path: &Path, state: &State, seed: &State) -> Result<(), PersistError> {
     let fail = |what: &str, e: std::io::Error| {
         PersistError(format!(
             "cannot {what} emulator state file {}: {e}",
@@ -708,6 +714,7 @@ fn persist(path: &Path, state: &State) -> Result<(), PersistError> {
         format: FILE_FORMAT,
         version: FILE_VERSION,
         state,
+        seed,
     })
     .map_err(|e| PersistError(format!("cannot serialise emulator state: {e}")))?;
     let dir = path

@@ -53,6 +53,8 @@ async fn changes_survive_a_restart_with_the_same_etags_and_keys() {
         e.get("/subscriptions/growth").await.body["properties"]["state"],
         "active"
     );
+    // The seed is saved with the state: reset after a restart restores the first run's keys.
+    assert_eq!(e.post("/subscriptions/growth/listSecrets").await.body, keys);
 }
 
 #[test]
