@@ -264,7 +264,7 @@ pub fn apis_collection(ctx: &Ctx, p: &str) -> Result<ArmResponse, ArmError> {
 pub fn api_link_by_api(ctx: &Ctx, p: &str, a: &str) -> Result<ArmResponse, ArmError> {
     let req = ctx.req;
     match req.method {
-        Method::HEAD | Method::GET => ctx.read(|svc| {
+        Method::HEAD => ctx.read(|svc| {
             let prod = product(svc, p)?;
             if find_link(prod, a).is_some() && svc.apis.contains_key(&key(a)) {
                 Ok(ArmResponse::new(StatusCode::NO_CONTENT, None, None))
