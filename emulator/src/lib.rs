@@ -1,21 +1,41 @@
 //! A local emulator of Azure API Management as seen through Azure Resource Manager.
 //!
 //! It serves the ARM paths of one or more APIM services on a loopback port, with Azure's status
-//! codes, headers and error envelopes, seeded with the sandbox tenant. The host talks to it with
-//! the same ARM client it uses for Azure: only the base URL and the bearer token differ.
+//! codes, headers, ETags, paging and error envelopes, seeded with the sandbox tenant. The host
+//! talks to it with the same ARM client it uses for Azure: only the base URL and the bearer
+//! token differ.
 //!
-//! This first version serves the service resource only; the control plane grows in `arm`.
+//! Architecture (one concern per module):
+//! - `store` — the state (services and their entities, ETag sequence, AOAI deployments), its
+//!   read API for other modules (telemetry), and atomic persistence to a state file;
+//! - `arm` — the ARM surface: `envelope` (auth, errors, headers, api-version, faults),
+//!   `paging`, `filter`, `crud` (ETag rules), and one module per resource family;
+//! - `validate` — APIM's validation of backends and policy XML, independent of HTTP;
+//! - `seed` — the sandbox tenant; `faults` — fault injection; `admin` — `/_emulator/*`;
+//! - `util` — timestamps, ids, ETag encoding, percent-encoding.
+//!
+//! Request flow: `envelope::layer` (401 → faults → missing api-version) → `arm::entry`
+//! (api-version supported? → service exists? → family handler) → response headers.
+
+pub mod admin;
+pub mod arm;
+pub mod faults;
+pub mod seed;
+pub mod store;
+pub mod util;
+pub mod validate;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::Arc;
+use hyper_util::rt::TokioIo;
+use tower::ServiceExt;
+
+use crate::arm::envelope::DropConnection;
+use crate::faults::Faults;
+use crate::store::Store;
 
 /// The sandbox tenant's Azure subscription.
 pub const SANDBOX_SUBSCRIPTION_ID: &str = "00000000-0000-0000-0000-000000000000";
@@ -34,49 +54,141 @@ pub fn sandbox_service_id() -> String {
 /// How to run the emulator.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The bearer token every request must carry.
+    /// The bearer token every ARM request must carry.
     pub token: String,
+    /// Where to keep state across restarts. `None`: in memory only.
+    pub state_file: Option<PathBuf>,
 }
 
-/// An emulator, ready to serve.
+impl Options {
+    /// In-memory options with `token`.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self { token: token.into(), state_file: None }
+    }
+
+    /// The same options, persisting to `path`.
+    pub fn with_state_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.state_file = Some(path.into());
+        self
+    }
+}
+
+struct Inner {
+    options: Options,
+    store: Store,
+    faults: Faults,
+}
+
+/// An emulator, ready to serve. Cheap to clone (shared state).
 #[derive(Clone)]
 pub struct Emulator {
-    inner: Arc<Options>,
+    inner: Arc<Inner>,
 }
 
 impl Emulator {
-    /// Creates an emulator seeded with the sandbox tenant.
+    /// Creates an emulator: loads `options.state_file` if it exists (a corrupt file is an error
+    /// and is left untouched), otherwise starts from the seeded sandbox tenant.
     pub fn new(options: Options) -> anyhow::Result<Self> {
-        Ok(Self { inner: Arc::new(options) })
+        let store = Store::open(seed::sandbox_state(), options.state_file.clone())?;
+        Ok(Self { inner: Arc::new(Inner { options, store, faults: Faults::default() }) })
     }
 
-    /// The emulator's HTTP routes.
+    /// The state (read it with `store().read(|state| ...)`).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The fault rules.
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+
+    /// The bearer token ARM requests must carry.
+    pub fn token(&self) -> &str {
+        &self.inner.options.token
+    }
+
+    /// The options it was created with.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// The emulator's HTTP routes: `/_emulator/*` admin endpoints and every ARM path.
     pub fn router(&self) -> Router {
         Router::new()
-            .route(
-                "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ApiManagement/service/{name}",
-                get(get_service),
-            )
+            .nest("/_emulator", admin::routes())
+            .fallback(arm::entry)
+            .layer(axum::middleware::from_fn_with_state(self.clone(), arm::envelope::layer))
             .with_state(self.clone())
     }
 
     /// Serves on `addr` (use port 0 for any free port) until the returned handle is shut down.
+    /// Connections are HTTP/1.1 with keep-alive; a fault with `drop: true` closes the
+    /// connection without a response.
     pub async fn serve(self, addr: SocketAddr) -> anyhow::Result<RunningEmulator> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let token = self.inner.token.clone();
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let token = self.inner.options.token.clone();
         let app = self.router();
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
+            let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let stream = match accepted {
+                            Ok((stream, _)) => stream,
+                            Err(e) => {
+                                tracing::warn!("emulator accept failed: {e}");
+                                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                                continue;
+                            }
+                        };
+                        let _ = stream.set_nodelay(true);
+                        let app = app.clone();
+                        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                            let app = app.clone();
+                            async move {
+                                let resp = app.oneshot(req.map(axum::body::Body::new)).await.unwrap_or_else(|e| match e {});
+                                if resp.extensions().get::<DropConnection>().is_some() {
+                                    Err(DroppedByFault)
+                                } else {
+                                    Ok(resp)
+                                }
+                            }
+                        });
+                        let conn = hyper::server::conn::http1::Builder::new()
+                            .keep_alive(true)
+                            .serve_connection(TokioIo::new(stream), service);
+                        let conn = graceful.watch(conn);
+                        tokio::spawn(async move {
+                            let _ = conn.await;
+                        });
+                    }
+                    _ = &mut rx => break,
+                }
+            }
+            drop(listener);
+            tokio::select! {
+                _ = graceful.shutdown() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            }
         });
         Ok(RunningEmulator { base_url: format!("http://{local_addr}"), token, local_addr, shutdown: Some(tx), task })
     }
 }
+
+/// The error that makes hyper close a connection without answering (fault injection).
+#[derive(Debug)]
+struct DroppedByFault;
+
+impl std::fmt::Display for DroppedByFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for DroppedByFault {}
 
 /// A running emulator. Dropping it leaves the server running until the runtime stops.
 pub struct RunningEmulator {
@@ -91,7 +203,7 @@ pub struct RunningEmulator {
 }
 
 impl RunningEmulator {
-    /// Stops accepting connections and waits for in-flight requests.
+    /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -100,61 +212,13 @@ impl RunningEmulator {
     }
 }
 
-fn arm_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response()
-}
-
-async fn get_service(
-    State(emu): State<Emulator>,
-    Path((sub, rg, name)): Path<(String, String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let expected = format!("Bearer {}", emu.inner.token);
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-        return arm_error(
-            StatusCode::UNAUTHORIZED,
-            "AuthenticationFailed",
-            "Authentication failed. The 'Authorization' header is missing or invalid.",
-        );
-    }
-    if !query.contains_key("api-version") {
-        return arm_error(
-            StatusCode::BAD_REQUEST,
-            "MissingApiVersionParameter",
-            "The api-version query parameter (?api-version=) is required for all requests.",
-        );
-    }
-    if sub != SANDBOX_SUBSCRIPTION_ID
-        || !rg.eq_ignore_ascii_case(SANDBOX_RESOURCE_GROUP)
-        || name != SANDBOX_SERVICE_NAME
-    {
-        return arm_error(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFound",
-            &format!(
-                "The Resource 'Microsoft.ApiManagement/service/{name}' under resource group '{rg}' was not found."
-            ),
-        );
-    }
-    let body: Value = json!({
-        "id": sandbox_service_id(),
-        "name": SANDBOX_SERVICE_NAME,
-        "type": "Microsoft.ApiManagement/service",
-        "location": "East US",
-        "etag": "AAAAAAAAAAA=",
-        "sku": {"name": "StandardV2", "capacity": 1},
-        "properties": {
-            "publisherEmail": "platform@contoso.example",
-            "publisherName": "Contoso Platform",
-            "provisioningState": "Succeeded",
-            "gatewayUrl": format!("https://{SANDBOX_SERVICE_NAME}.azure-api.net"),
-            "platformVersion": "stv2",
-            "publicNetworkAccess": "Enabled",
-            "virtualNetworkType": "None"
-        }
-    });
-    let mut resp = axum::Json(body).into_response();
-    resp.headers_mut().insert("etag", "\"AAAAAAAAAAA=\"".parse().unwrap());
-    resp
+/// The one line to print on stderr when the emulator starts: where it listens and the token.
+pub fn banner(running: &RunningEmulator) -> String {
+    format!(
+        "APIM emulator listening on {} (bearer token: {}; sandbox service: {}; admin: {}/_emulator)",
+        running.base_url,
+        running.token,
+        sandbox_service_id(),
+        running.base_url
+    )
 }
