@@ -33,22 +33,13 @@ impl Conn {
     async fn open(addr: std::net::SocketAddr) -> Conn {
         let s = TcpStream::connect(addr).await.expect("connect");
         s.set_nodelay(true).unwrap();
-        Conn {
-            io: BufStream::new(s),
-            host: addr.to_string(),
-        }
+        Conn { io: BufStream::new(s), host: addr.to_string() }
     }
 
     async fn request(&mut self, method: &str, path: &str, body: Option<&str>) -> (u16, Vec<u8>) {
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\n",
-            self.host
-        );
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\n", self.host);
         if let Some(b) = body {
-            req.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                b.len()
-            ));
+            req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
         }
         req.push_str("\r\n");
         if let Some(b) = body {
@@ -58,11 +49,7 @@ impl Conn {
         self.io.flush().await.unwrap();
         let mut line = String::new();
         self.io.read_line(&mut line).await.unwrap();
-        let status: u16 = line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        let status: u16 = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         let mut len = 0usize;
         loop {
             line.clear();
@@ -83,11 +70,7 @@ impl Conn {
 }
 
 fn env(name: &str, default: u64, max: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-        .min(max)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default).min(max)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -95,18 +78,13 @@ async fn main() {
     let seconds = env("BENCH_SECONDS", 5, 30);
     let connections = env("BENCH_CONNECTIONS", 32, 256) as usize;
     let subs = env("BENCH_SUBSCRIPTIONS", 10_000, 50_000) as usize;
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
 
     let emu = Emulator::new(Options::new(TOKEN)).unwrap();
     let running = emu.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = running.local_addr;
     let sid = sandbox_service_id();
-    println!(
-        "bench_arm: emulator at {} ({cores} cores visible, {connections} connections)",
-        running.base_url
-    );
+    println!("bench_arm: emulator at {} ({cores} cores visible, {connections} connections)", running.base_url);
 
     // Phase 1: GET throughput.
     let paths: Vec<String> = [
@@ -157,11 +135,8 @@ async fn main() {
         lat.extend(l);
     }
     lat.sort_unstable();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0)
-    };
+    let pct =
+        |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
     let rps = total as f64 / seconds as f64;
     println!(
         "GET throughput: {total} GETs in {seconds} s = {rps:.0} GETs/s (p50 {} µs, p99 {} µs) — target ≥ 20,000/s: {}",
@@ -179,8 +154,12 @@ async fn main() {
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(addr).await;
             for i in (c * per)..((c + 1) * per).min(subs) {
-                let body = format!(r#"{{"properties":{{"displayName":"Bench team {i}","scope":"/products/aoai","state":"active"}}}}"#);
-                let (status, _) = conn.request("PUT", &format!("{sid}/subscriptions/bench-{i:05}?api-version={V}"), Some(&body)).await;
+                let body = format!(
+                    r#"{{"properties":{{"displayName":"Bench team {i}","scope":"/products/aoai","state":"active"}}}}"#
+                );
+                let (status, _) = conn
+                    .request("PUT", &format!("{sid}/subscriptions/bench-{i:05}?api-version={V}"), Some(&body))
+                    .await;
                 assert_eq!(status, 201);
             }
         }));
@@ -226,11 +205,7 @@ async fn main() {
         times[0].as_secs_f64() * 1000.0,
         times[2].as_secs_f64() * 1000.0,
         times[4].as_secs_f64() * 1000.0,
-        if times[4] < Duration::from_secs(1) {
-            "PASS"
-        } else {
-            "FAIL"
-        }
+        if times[4] < Duration::from_secs(1) { "PASS" } else { "FAIL" }
     );
     running.shutdown().await;
 }

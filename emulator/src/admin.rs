@@ -28,20 +28,13 @@ pub fn routes() -> Router<Emulator> {
     Router::new()
         .route("/", get(index))
         .route("/reset", post(reset))
-        .route(
-            "/faults",
-            post(add_fault).get(list_faults).delete(clear_faults),
-        )
+        .route("/faults", post(add_fault).get(list_faults).delete(clear_faults))
         .route("/faults/{id}", delete(remove_fault))
         .route("/state", get(state))
 }
 
 fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": "BadRequest", "message": message.into()}})),
-    )
-        .into_response()
+    (status, Json(json!({"error": {"code": "BadRequest", "message": message.into()}}))).into_response()
 }
 
 async fn index() -> Json<Value> {
@@ -59,9 +52,7 @@ async fn index() -> Json<Value> {
 
 async fn reset(State(emu): State<Emulator>) -> Response {
     match emu.store().reset() {
-        Ok(()) => {
-            Json(json!({"reset": true, "generation": emu.store().generation()})).into_response()
-        }
+        Ok(()) => Json(json!({"reset": true, "generation": emu.store().generation()})).into_response(),
         Err(e) => admin_error(StatusCode::INTERNAL_SERVER_ERROR, e.0),
     }
 }

@@ -104,8 +104,7 @@ impl Faults {
         {
             return Err(format!("'status' must be from 400 to 599; it is {s}."));
         }
-        if spec.status.is_none() && !spec.drop.unwrap_or(false) && spec.latency_ms.unwrap_or(0) == 0
-        {
+        if spec.status.is_none() && !spec.drop.unwrap_or(false) && spec.latency_ms.unwrap_or(0) == 0 {
             return Err("A fault needs 'status', 'drop': true or 'latencyMs'.".into());
         }
         if let Some(r) = spec.rate
@@ -120,21 +119,10 @@ impl Faults {
             spec.retry_after = Some(1);
         }
         let pattern = spec.path.clone().unwrap_or_else(|| "*".into());
-        let source = if pattern.starts_with('^') {
-            format!("(?i){pattern}")
-        } else {
-            glob_to_regex(&pattern)
-        };
-        let path =
-            Regex::new(&source).map_err(|e| format!("'path' is not a valid pattern: {e}"))?;
+        let source = if pattern.starts_with('^') { format!("(?i){pattern}") } else { glob_to_regex(&pattern) };
+        let path = Regex::new(&source).map_err(|e| format!("'path' is not a valid pattern: {e}"))?;
         let id = format!("fault-{}", self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
-        let rule = Rule {
-            id,
-            remaining: spec.count,
-            spec,
-            path,
-            fired: 0,
-        };
+        let rule = Rule { id, remaining: spec.count, spec, path, fired: 0 };
         let desc = describe(&rule);
         let mut rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
         rules.push(rule);
@@ -229,10 +217,7 @@ mod tests {
     #[test]
     fn globs_match_whole_paths_case_insensitively() {
         let f = Faults::default();
-        f.add(spec(
-            json!({"path": "*/backends/*", "method": "PUT", "status": 503}),
-        ))
-        .unwrap();
+        f.add(spec(json!({"path": "*/backends/*", "method": "PUT", "status": 503}))).unwrap();
         assert!(f.check(&Method::GET, "/x/backends/a").is_none());
         assert!(f.check(&Method::PUT, "/x/Backends/a").is_some());
         assert!(f.check(&Method::PUT, "/x/apis/a").is_none());
@@ -252,18 +237,9 @@ mod tests {
     #[test]
     fn regex_patterns_and_rate_zero() {
         let f = Faults::default();
-        f.add(spec(
-            json!({"path": "^/subscriptions/[^/]+/resourceGroups/.*/apis$", "status": 500}),
-        ))
-        .unwrap();
-        assert!(
-            f.check(&Method::GET, "/subscriptions/s/resourceGroups/r/x/apis")
-                .is_some()
-        );
-        assert!(
-            f.check(&Method::GET, "/subscriptions/s/resourceGroups/r/x/apis/a")
-                .is_none()
-        );
+        f.add(spec(json!({"path": "^/subscriptions/[^/]+/resourceGroups/.*/apis$", "status": 500}))).unwrap();
+        assert!(f.check(&Method::GET, "/subscriptions/s/resourceGroups/r/x/apis").is_some());
+        assert!(f.check(&Method::GET, "/subscriptions/s/resourceGroups/r/x/apis/a").is_none());
         f.clear();
         f.add(spec(json!({"status": 500, "rate": 0.0}))).unwrap();
         assert!((0..100).all(|_| f.check(&Method::GET, "/a").is_none()));
@@ -272,21 +248,9 @@ mod tests {
     #[test]
     fn invalid_rules_are_refused_with_a_reason() {
         let f = Faults::default();
-        assert!(
-            f.add(spec(json!({"status": 200})))
-                .unwrap_err()
-                .contains("400 to 599")
-        );
+        assert!(f.add(spec(json!({"status": 200}))).unwrap_err().contains("400 to 599"));
         assert!(f.add(spec(json!({}))).unwrap_err().contains("needs"));
-        assert!(
-            f.add(spec(json!({"status": 500, "rate": 2})))
-                .unwrap_err()
-                .contains("rate")
-        );
-        assert!(
-            f.add(spec(json!({"status": 500, "path": "^("})))
-                .unwrap_err()
-                .contains("not a valid pattern")
-        );
+        assert!(f.add(spec(json!({"status": 500, "rate": 2}))).unwrap_err().contains("rate"));
+        assert!(f.add(spec(json!({"status": 500, "path": "^("}))).unwrap_err().contains("not a valid pattern"));
     }
 }

@@ -16,14 +16,10 @@
 
 use serde_json::{Value, json};
 
-use crate::store::{
-    AoaiDeployment, Api, Entity, EtagSeq, Operation, Product, ResourceGroup, Service, State, Table,
-};
+use crate::store::{AoaiDeployment, Api, Entity, EtagSeq, Operation, Product, ResourceGroup, Service, State, Table};
 use crate::util::random_key;
 use crate::validate::policy::normalize;
-use crate::{
-    SANDBOX_RESOURCE_GROUP, SANDBOX_SERVICE_NAME, SANDBOX_SUBSCRIPTION_ID, sandbox_service_id,
-};
+use crate::{SANDBOX_RESOURCE_GROUP, SANDBOX_SERVICE_NAME, SANDBOX_SUBSCRIPTION_ID, sandbox_service_id};
 
 /// When the sandbox service was created.
 pub const SERVICE_CREATED: &str = "2025-02-18T14:03:51.229Z";
@@ -194,52 +190,18 @@ pub const TEAMS: &[TeamSeed] = &[
 ];
 
 const USERS: &[(&str, &str, &str, &str, &str)] = &[
-    (
-        "priya-raman",
-        "Priya",
-        "Raman",
-        "priya.raman@contoso.com",
-        "2025-03-10T17:02:11.480Z",
-    ),
-    (
-        "marcus-lee",
-        "Marcus",
-        "Lee",
-        "marcus.lee@contoso.com",
-        "2025-02-24T15:58:40.019Z",
-    ),
-    (
-        "lena-fischer",
-        "Lena",
-        "Fischer",
-        "lena.fischer@contoso.com",
-        "2025-04-01T08:30:02.765Z",
-    ),
-    (
-        "diego-alvarez",
-        "Diego",
-        "Alvarez",
-        "diego.alvarez@contoso.com",
-        "2025-05-19T12:11:54.337Z",
-    ),
-    (
-        "aisha-okafor",
-        "Aisha",
-        "Okafor",
-        "aisha.okafor@contoso.com",
-        "2025-06-27T10:45:29.608Z",
-    ),
+    ("priya-raman", "Priya", "Raman", "priya.raman@contoso.com", "2025-03-10T17:02:11.480Z"),
+    ("marcus-lee", "Marcus", "Lee", "marcus.lee@contoso.com", "2025-02-24T15:58:40.019Z"),
+    ("lena-fischer", "Lena", "Fischer", "lena.fischer@contoso.com", "2025-04-01T08:30:02.765Z"),
+    ("diego-alvarez", "Diego", "Alvarez", "diego.alvarez@contoso.com", "2025-05-19T12:11:54.337Z"),
+    ("aisha-okafor", "Aisha", "Okafor", "aisha.okafor@contoso.com", "2025-06-27T10:45:29.608Z"),
 ];
 
 /// The secret named value APIM created for the Application Insights logger's key.
 pub const LOGGER_CREDENTIAL_NAMED_VALUE: &str = "Logger-Credentials--67b4a1f2e9c3d05a8b1f7e62";
 
 fn entity(seq: &mut EtagSeq, name: &str, props: Value) -> Entity {
-    Entity {
-        name: name.to_string(),
-        etag: seq.issue(),
-        properties: props.as_object().cloned().unwrap_or_default(),
-    }
+    Entity { name: name.to_string(), etag: seq.issue(), properties: props.as_object().cloned().unwrap_or_default() }
 }
 
 fn policy(seq: &mut EtagSeq, text: &str) -> Option<Entity> {
@@ -287,11 +249,8 @@ pub fn sandbox_state() -> State {
             .as_object()
             .cloned()
             .unwrap_or_default();
-            for (k, v) in crate::arm::service::computed_properties(
-                SANDBOX_SERVICE_NAME,
-                SERVICE_CREATED,
-                "StandardV2",
-            ) {
+            for (k, v) in crate::arm::service::computed_properties(SANDBOX_SERVICE_NAME, SERVICE_CREATED, "StandardV2")
+            {
                 p.insert(k, v);
             }
             p
@@ -309,13 +268,8 @@ pub fn sandbox_state() -> State {
     crate::arm::service::add_builtins(&mut svc, &mut seq, SERVICE_CREATED);
     // The Administrator's address is the publisher's.
     if let Some(admin) = svc.users.get_mut("1") {
-        admin
-            .properties
-            .insert("email".into(), json!("platform-ai@contoso.com"));
-        admin.properties.insert(
-            "identities".into(),
-            json!([{"provider": "Azure", "id": "platform-ai@contoso.com"}]),
-        );
+        admin.properties.insert("email".into(), json!("platform-ai@contoso.com"));
+        admin.properties.insert("identities".into(), json!([{"provider": "Azure", "id": "platform-ai@contoso.com"}]));
     }
 
     for (id, first, last, email, registered) in USERS {
@@ -472,11 +426,7 @@ pub fn sandbox_state() -> State {
     };
     aoai.api_links.insert(
         "inference-api".into(),
-        entity(
-            &mut seq,
-            "inference-api",
-            json!({"apiId": format!("{sid}/apis/inference-api")}),
-        ),
+        entity(&mut seq, "inference-api", json!({"apiId": format!("{sid}/apis/inference-api")})),
     );
     svc.products.insert("aoai".into(), aoai);
 
@@ -556,14 +506,9 @@ pub fn sandbox_state() -> State {
             location: "eastus".into(),
         },
     );
-    state.services.insert(
-        State::service_key(
-            SANDBOX_SUBSCRIPTION_ID,
-            SANDBOX_RESOURCE_GROUP,
-            SANDBOX_SERVICE_NAME,
-        ),
-        svc,
-    );
+    state
+        .services
+        .insert(State::service_key(SANDBOX_SUBSCRIPTION_ID, SANDBOX_RESOURCE_GROUP, SANDBOX_SERVICE_NAME), svc);
     state
 }
 
@@ -580,17 +525,7 @@ mod tests {
         assert_eq!(svc.location, "East US");
         let subs = svc.subscription_infos();
         let names: Vec<&str> = subs.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "data-science",
-                "growth",
-                "master",
-                "prod-critical",
-                "search",
-                "support"
-            ]
-        );
+        assert_eq!(names, ["data-science", "growth", "master", "prod-critical", "search", "support"]);
         for t in TEAMS {
             let info = svc.subscription(t.sid).unwrap();
             assert_eq!(info.product_id.as_deref(), Some("aoai"));
@@ -600,13 +535,7 @@ mod tests {
         let master = svc.subscription("master").unwrap();
         assert!(master.all_apis && master.product_id.is_none());
         assert_eq!(master.scope, format!("{}/", sandbox_service_id()));
-        assert_eq!(
-            svc.named_value("tpm-data-science")
-                .unwrap()
-                .value
-                .as_deref(),
-            Some("50000")
-        );
+        assert_eq!(svc.named_value("tpm-data-science").unwrap().value.as_deref(), Some("50000"));
         let pool = svc.backend("aoai-pool").unwrap();
         assert_eq!(
             pool.kind,
@@ -619,33 +548,15 @@ mod tests {
             }
         );
         let east = svc.backend("aoai-eastus").unwrap();
-        assert_eq!(
-            east.circuit_breaker[0].trip_duration,
-            std::time::Duration::from_secs(300)
-        );
-        assert_eq!(
-            east.circuit_breaker[0].status_code_ranges,
-            vec![(429, 429), (500, 599)]
-        );
+        assert_eq!(east.circuit_breaker[0].trip_duration, std::time::Duration::from_secs(300));
+        assert_eq!(east.circuit_breaker[0].status_code_ranges, vec![(429, 429), (500, 599)]);
         assert!(svc.backend("aoai-westeurope").is_none());
-        assert!(
-            s.aoai_deployments
-                .iter()
-                .any(|d| d.endpoint == WESTEUROPE_ENDPOINT)
-        );
-        assert_eq!(
-            svc.product_api_ids("aoai"),
-            vec!["inference-api".to_string()]
-        );
-        let xml = svc
-            .policy_xml(&PolicyScope::Api("inference-api".into()))
-            .unwrap();
+        assert!(s.aoai_deployments.iter().any(|d| d.endpoint == WESTEUROPE_ENDPOINT));
+        assert_eq!(svc.product_api_ids("aoai"), vec!["inference-api".to_string()]);
+        let xml = svc.policy_xml(&PolicyScope::Api("inference-api".into())).unwrap();
         assert!(xml.contains("\r\n\t<inbound>"));
         assert!(!xml.replace("\r\n", "").contains('\n'));
-        assert!(
-            svc.substitute_named_values(xml)
-                .contains("tokens-per-minute=\"50000\"")
-        );
+        assert!(svc.substitute_named_values(xml).contains("tokens-per-minute=\"50000\""));
     }
 
     #[test]
@@ -653,16 +564,8 @@ mod tests {
         let a = sandbox_state();
         let b = sandbox_state();
         assert_ne!(
-            a.sandbox()
-                .unwrap()
-                .subscription("growth")
-                .unwrap()
-                .primary_key,
-            b.sandbox()
-                .unwrap()
-                .subscription("growth")
-                .unwrap()
-                .primary_key
+            a.sandbox().unwrap().subscription("growth").unwrap().primary_key,
+            b.sandbox().unwrap().subscription("growth").unwrap().primary_key
         );
     }
 }

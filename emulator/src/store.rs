@@ -101,11 +101,7 @@ impl State {
     }
     /// The sandbox service (present unless someone deleted it).
     pub fn sandbox(&self) -> Option<&Service> {
-        self.service(
-            crate::SANDBOX_SUBSCRIPTION_ID,
-            crate::SANDBOX_RESOURCE_GROUP,
-            crate::SANDBOX_SERVICE_NAME,
-        )
+        self.service(crate::SANDBOX_SUBSCRIPTION_ID, crate::SANDBOX_RESOURCE_GROUP, crate::SANDBOX_SERVICE_NAME)
     }
 }
 
@@ -295,24 +291,14 @@ impl Service {
             PolicyScope::Global => self.policy.as_ref(),
             PolicyScope::Product(p) => self.products.get(&key(p))?.policy.as_ref(),
             PolicyScope::Api(a) => self.apis.get(&key(a))?.policy.as_ref(),
-            PolicyScope::Operation(a, o) => self
-                .apis
-                .get(&key(a))?
-                .operations
-                .get(&key(o))?
-                .policy
-                .as_ref(),
+            PolicyScope::Operation(a, o) => self.apis.get(&key(a))?.operations.get(&key(o))?.policy.as_ref(),
         }?;
         e.str("value")
     }
 
     /// Every policy document in the service with its scope.
     pub fn policies(&self) -> Vec<(PolicyScope, &str)> {
-        fn push<'a>(
-            out: &mut Vec<(PolicyScope, &'a str)>,
-            scope: PolicyScope,
-            e: &'a Option<Entity>,
-        ) {
+        fn push<'a>(out: &mut Vec<(PolicyScope, &'a str)>, scope: PolicyScope, e: &'a Option<Entity>) {
             if let Some(v) = e.as_ref().and_then(|e| e.str("value")) {
                 out.push((scope, v));
             }
@@ -320,20 +306,12 @@ impl Service {
         let mut out = Vec::new();
         push(&mut out, PolicyScope::Global, &self.policy);
         for p in self.products.values() {
-            push(
-                &mut out,
-                PolicyScope::Product(p.entity.name.clone()),
-                &p.policy,
-            );
+            push(&mut out, PolicyScope::Product(p.entity.name.clone()), &p.policy);
         }
         for a in self.apis.values() {
             push(&mut out, PolicyScope::Api(a.entity.name.clone()), &a.policy);
             for o in a.operations.values() {
-                push(
-                    &mut out,
-                    PolicyScope::Operation(a.entity.name.clone(), o.entity.name.clone()),
-                    &o.policy,
-                );
+                push(&mut out, PolicyScope::Operation(a.entity.name.clone(), o.entity.name.clone()), &o.policy);
             }
         }
         out
@@ -341,17 +319,12 @@ impl Service {
 
     /// All subscriptions, in name order.
     pub fn subscription_infos(&self) -> Vec<SubscriptionInfo> {
-        self.subscriptions
-            .values()
-            .map(|e| self.subscription_info(e))
-            .collect()
+        self.subscriptions.values().map(|e| self.subscription_info(e)).collect()
     }
 
     /// One subscription by name (case-insensitive).
     pub fn subscription(&self, name: &str) -> Option<SubscriptionInfo> {
-        self.subscriptions
-            .get(&key(name))
-            .map(|e| self.subscription_info(e))
+        self.subscriptions.get(&key(name)).map(|e| self.subscription_info(e))
     }
 
     fn subscription_info(&self, e: &Entity) -> SubscriptionInfo {
@@ -365,10 +338,7 @@ impl Service {
             product_id,
             api_id,
             all_apis,
-            user_id: e
-                .str("ownerId")
-                .and_then(|o| o.rsplit('/').next())
-                .map(str::to_string),
+            user_id: e.str("ownerId").and_then(|o| o.rsplit('/').next()).map(str::to_string),
             primary_key: e.str("primaryKey").unwrap_or_default().to_string(),
             secondary_key: e.str("secondaryKey").unwrap_or_default().to_string(),
             created_date: e.str("createdDate").map(str::to_string),
@@ -408,10 +378,7 @@ impl Service {
     pub fn named_value(&self, display_name: &str) -> Option<NamedValueInfo> {
         self.named_values
             .values()
-            .find(|e| {
-                e.str("displayName")
-                    .is_some_and(|d| d.eq_ignore_ascii_case(display_name))
-            })
+            .find(|e| e.str("displayName").is_some_and(|d| d.eq_ignore_ascii_case(display_name)))
             .map(named_value_info)
     }
 
@@ -472,9 +439,7 @@ fn named_value_info(e: &Entity) -> NamedValueInfo {
 }
 
 fn backend_info(e: &Entity) -> BackendInfo {
-    let is_pool = e
-        .str("type")
-        .is_some_and(|t| t.eq_ignore_ascii_case("pool"));
+    let is_pool = e.str("type").is_some_and(|t| t.eq_ignore_ascii_case("pool"));
     let kind = if is_pool {
         let members = e
             .properties
@@ -499,9 +464,7 @@ fn backend_info(e: &Entity) -> BackendInfo {
             .unwrap_or_default();
         BackendKind::Pool { members }
     } else {
-        BackendKind::Single {
-            url: e.str("url").unwrap_or_default().to_string(),
-        }
+        BackendKind::Single { url: e.str("url").unwrap_or_default().to_string() }
     };
     let rules = e
         .properties
@@ -510,31 +473,16 @@ fn backend_info(e: &Entity) -> BackendInfo {
         .and_then(Value::as_array)
         .map(|rules| rules.iter().map(breaker_rule).collect())
         .unwrap_or_default();
-    BackendInfo {
-        name: e.name.clone(),
-        kind,
-        circuit_breaker: rules,
-    }
+    BackendInfo { name: e.name.clone(), kind, circuit_breaker: rules }
 }
 
 fn breaker_rule(r: &Value) -> BreakerRule {
     let fc = r.get("failureCondition").cloned().unwrap_or(Value::Null);
-    let dur = |v: Option<&Value>| {
-        v.and_then(Value::as_str)
-            .and_then(parse_iso8601_duration)
-            .unwrap_or_default()
-    };
+    let dur = |v: Option<&Value>| v.and_then(Value::as_str).and_then(parse_iso8601_duration).unwrap_or_default();
     BreakerRule {
-        name: r
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        name: r.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
         count: fc.get("count").and_then(Value::as_u64).map(|v| v as u32),
-        percentage: fc
-            .get("percentage")
-            .and_then(Value::as_u64)
-            .map(|v| v as u32),
+        percentage: fc.get("percentage").and_then(Value::as_u64).map(|v| v as u32),
         interval: dur(fc.get("interval")),
         status_code_ranges: fc
             .get("statusCodeRanges")
@@ -551,18 +499,10 @@ fn breaker_rule(r: &Value) -> BreakerRule {
         error_reasons: fc
             .get("errorReasons")
             .and_then(Value::as_array)
-            .map(|rs| {
-                rs.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
+            .map(|rs| rs.iter().filter_map(Value::as_str).map(str::to_string).collect())
             .unwrap_or_default(),
         trip_duration: dur(r.get("tripDuration")),
-        accept_retry_after: r
-            .get("acceptRetryAfter")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        accept_retry_after: r.get("acceptRetryAfter").and_then(Value::as_bool).unwrap_or(false),
     }
 }
 
@@ -600,11 +540,7 @@ impl Store {
             }
             None => (seed.clone(), seed),
         };
-        Ok(Self {
-            state: RwLock::new(state),
-            seed,
-            file,
-        })
+        Ok(Self { state: RwLock::new(state), seed, file })
     }
 
     /// Runs `f` with shared access to the state.
@@ -615,10 +551,7 @@ impl Store {
 
     /// Runs `f` with exclusive access; persists if it succeeded and wrote something.
     /// `f` must not change anything when it returns `Err`.
-    pub fn write<R, E: From<PersistError>>(
-        &self,
-        f: impl FnOnce(&mut State) -> Result<R, E>,
-    ) -> Result<R, E> {
+    pub fn write<R, E: From<PersistError>>(&self, f: impl FnOnce(&mut State) -> Result<R, E>) -> Result<R, E> {
         let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
         let before = guard.etag_seq;
         let backup = self.file.as_ref().map(|_| guard.clone());
@@ -677,8 +610,8 @@ struct FileIn {
 }
 
 fn load_file(path: &Path) -> anyhow::Result<(State, Option<State>)> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| anyhow::anyhow!("cannot read emulator state file {}: {e}", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read emulator state file {}: {e}", path.display()))?;
     let refuse = |why: String| {
         anyhow::anyhow!(
             "emulator state file {} is not usable ({why}); refusing to start so it is not \
@@ -686,13 +619,9 @@ fn load_file(path: &Path) -> anyhow::Result<(State, Option<State>)> {
             path.display()
         )
     };
-    let parsed: FileIn =
-        serde_json::from_slice(&bytes).map_err(|e| refuse(format!("invalid JSON: {e}")))?;
+    let parsed: FileIn = serde_json::from_slice(&bytes).map_err(|e| refuse(format!("invalid JSON: {e}")))?;
     if parsed.format != FILE_FORMAT {
-        return Err(refuse(format!(
-            "format is '{}', expected '{FILE_FORMAT}'",
-            parsed.format
-        )));
+        return Err(refuse(format!("format is '{}', expected '{FILE_FORMAT}'", parsed.format)));
     }
     if parsed.version != FILE_VERSION {
         return Err(refuse(format!(
@@ -705,30 +634,15 @@ fn load_file(path: &Path) -> anyhow::Result<(State, Option<State>)> {
 
 fn persist(path: &Path, state: &State, seed: &State) -> Result<(), PersistError> {
     let fail = |what: &str, e: std::io::Error| {
-        PersistError(format!(
-            "cannot {what} emulator state file {}: {e}",
-            path.display()
-        ))
+        PersistError(format!("cannot {what} emulator state file {}: {e}", path.display()))
     };
-    let bytes = serde_json::to_vec_pretty(&FileOut {
-        format: FILE_FORMAT,
-        version: FILE_VERSION,
-        state,
-        seed,
-    })
-    .map_err(|e| PersistError(format!("cannot serialise emulator state: {e}")))?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let bytes = serde_json::to_vec_pretty(&FileOut { format: FILE_FORMAT, version: FILE_VERSION, state, seed })
+        .map_err(|e| PersistError(format!("cannot serialise emulator state: {e}")))?;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let mut f = std::fs::File::create(&tmp).map_err(|e| fail("create temporary", e))?;
-    f.write_all(&bytes)
-        .map_err(|e| fail("write temporary", e))?;
+    f.write_all(&bytes).map_err(|e| fail("write temporary", e))?;
     f.sync_all().map_err(|e| fail("fsync temporary", e))?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(|e| {

@@ -38,10 +38,7 @@ async fn adding_west_europe_at_priority_2_is_two_puts_with_relative_ids() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let services = r.body["properties"]["pool"]["services"].as_array().unwrap();
-    assert_eq!(
-        services[1]["id"],
-        format!("{}/backends/aoai-westeurope", sandbox_service_id())
-    );
+    assert_eq!(services[1]["id"], format!("{}/backends/aoai-westeurope", sandbox_service_id()));
     assert_eq!(services[1]["priority"], 2);
     assert_eq!(r.body["properties"]["url"], serde_json::Value::Null);
     assert_eq!(r.body["properties"]["protocol"], serde_json::Value::Null);
@@ -63,38 +60,16 @@ async fn a_pool_can_only_list_existing_non_pool_backends_within_limits() {
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.code(), "ValidationError");
-    let targets: Vec<&str> = r.body["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["target"].as_str().unwrap())
-        .collect();
+    let targets: Vec<&str> =
+        r.body["error"]["details"].as_array().unwrap().iter().map(|d| d["target"].as_str().unwrap()).collect();
     assert_eq!(
         targets,
-        [
-            "pool.services[0].id",
-            "pool.services[1].id",
-            "pool.services[2].priority",
-            "pool.services[3].id"
-        ]
+        ["pool.services[0].id", "pool.services[1].id", "pool.services[2].priority", "pool.services[3].id"]
     );
-    assert!(
-        r.detail_messages()[0].contains("Backend 'ghost' referenced by the pool does not exist")
-    );
-    let many: Vec<serde_json::Value> = (0..31)
-        .map(|_| json!({"id": "/backends/aoai-eastus"}))
-        .collect();
-    let r = e
-        .put(
-            "/backends/big",
-            json!({"properties": {"type": "Pool", "pool": {"services": many}}}),
-        )
-        .await;
-    assert!(
-        r.detail_messages()
-            .iter()
-            .any(|m| m.contains("at most 30 backends"))
-    );
+    assert!(r.detail_messages()[0].contains("Backend 'ghost' referenced by the pool does not exist"));
+    let many: Vec<serde_json::Value> = (0..31).map(|_| json!({"id": "/backends/aoai-eastus"})).collect();
+    let r = e.put("/backends/big", json!({"properties": {"type": "Pool", "pool": {"services": many}}})).await;
+    assert!(r.detail_messages().iter().any(|m| m.contains("at most 30 backends")));
     assert_eq!(e.get("/backends/bad-pool").await.status, 404);
 }
 
@@ -112,12 +87,8 @@ async fn circuit_breaker_rules_need_iso_durations_and_status_codes_between_200_a
         )
         .await;
     assert_eq!(r.status, 400);
-    let targets: Vec<&str> = r.body["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["target"].as_str().unwrap())
-        .collect();
+    let targets: Vec<&str> =
+        r.body["error"]["details"].as_array().unwrap().iter().map(|d| d["target"].as_str().unwrap()).collect();
     assert_eq!(
         targets,
         [
@@ -132,18 +103,9 @@ async fn circuit_breaker_rules_need_iso_durations_and_status_codes_between_200_a
 #[tokio::test]
 async fn single_backends_need_an_absolute_url_and_a_protocol() {
     let e = Emu::start().await;
-    let r = e
-        .put(
-            "/backends/x",
-            json!({"properties": {"url": "aoai.example.com"}}),
-        )
-        .await;
-    let targets: Vec<&str> = r.body["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["target"].as_str().unwrap())
-        .collect();
+    let r = e.put("/backends/x", json!({"properties": {"url": "aoai.example.com"}})).await;
+    let targets: Vec<&str> =
+        r.body["error"]["details"].as_array().unwrap().iter().map(|d| d["target"].as_str().unwrap()).collect();
     assert_eq!(targets, ["url", "protocol"]);
 }
 
@@ -170,14 +132,8 @@ async fn patching_a_breaker_keeps_the_rest_of_the_backend() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(
-        r.body["properties"]["url"],
-        "https://aoai-eastus.openai.azure.com/openai"
-    );
-    assert_eq!(
-        r.body["properties"]["circuitBreaker"]["rules"][0]["tripDuration"],
-        "PT30S"
-    );
+    assert_eq!(r.body["properties"]["url"], "https://aoai-eastus.openai.azure.com/openai");
+    assert_eq!(r.body["properties"]["circuitBreaker"]["rules"][0]["tripDuration"], "PT30S");
 }
 
 #[tokio::test]

@@ -21,13 +21,7 @@ async fn put_creates_with_201_then_updates_with_200_and_the_etag_changes_every_t
     let g = e.get("/products/gold").await;
     assert_eq!(g.etag(), b.etag());
     assert_eq!(g.body["properties"]["displayName"], "Gold tier");
-    let p = e
-        .patch(
-            "/products/gold",
-            json!({"properties": {"state": "published"}}),
-            &g.etag(),
-        )
-        .await;
+    let p = e.patch("/products/gold", json!({"properties": {"state": "published"}}), &g.etag()).await;
     assert_eq!(p.status, 200);
     assert_ne!(p.etag(), g.etag());
     assert_eq!(p.body["properties"]["displayName"], "Gold tier");
@@ -39,21 +33,10 @@ async fn a_write_with_a_stale_etag_fails_with_412_and_changes_nothing() {
     let e = Emu::start().await;
     let first = e.get("/subscriptions/growth").await;
     let stale = first.etag();
-    let ok = e
-        .patch(
-            "/subscriptions/growth",
-            json!({"properties": {"stateComment": "first writer"}}),
-            &stale,
-        )
-        .await;
+    let ok = e.patch("/subscriptions/growth", json!({"properties": {"stateComment": "first writer"}}), &stale).await;
     assert_eq!(ok.status, 200);
     for r in [
-        e.patch(
-            "/subscriptions/growth",
-            json!({"properties": {"stateComment": "second writer"}}),
-            &stale,
-        )
-        .await,
+        e.patch("/subscriptions/growth", json!({"properties": {"stateComment": "second writer"}}), &stale).await,
         e.put_if(
             "/subscriptions/growth",
             json!({"properties": {"displayName": "x", "scope": "/products/aoai"}}),
@@ -85,22 +68,9 @@ async fn patch_and_delete_require_if_match_but_star_is_enough() {
     assert_eq!(r.status, 400);
     assert_eq!(r.code(), "ValidationError");
     assert_eq!(r.body["error"]["details"][0]["target"], "If-Match");
-    let r = e
-        .call(
-            reqwest::Method::DELETE,
-            &e.svc("/subscriptions/growth"),
-            None,
-            &[],
-        )
-        .await;
+    let r = e.call(reqwest::Method::DELETE, &e.svc("/subscriptions/growth"), None, &[]).await;
     assert_eq!(r.status, 400);
-    let r = e
-        .patch(
-            "/subscriptions/growth",
-            json!({"properties": {"state": "suspended"}}),
-            "*",
-        )
-        .await;
+    let r = e.patch("/subscriptions/growth", json!({"properties": {"state": "suspended"}}), "*").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["properties"]["state"], "suspended");
 }
@@ -118,16 +88,11 @@ async fn put_without_if_match_is_an_upsert_and_with_a_matching_etag_succeeds() {
         .await;
     assert_eq!(r.status, 200);
     let r = e
-        .put(
-            "/products/aoai",
-            json!({"properties": {"displayName": "Azure OpenAI (shared)", "state": "published"}}),
-        )
+        .put("/products/aoai", json!({"properties": {"displayName": "Azure OpenAI (shared)", "state": "published"}}))
         .await;
     assert_eq!(r.status, 200);
     // A specific ETag for something that does not exist cannot match.
-    let r = e
-        .put_if("/products/new-one", product("New"), "AAAAAAAAAAE=")
-        .await;
+    let r = e.put_if("/products/new-one", product("New"), "AAAAAAAAAAE=").await;
     assert_eq!(r.status, 412);
     let r = e.put_if("/products/new-one", product("New"), "*").await;
     assert_eq!(r.status, 201);
@@ -145,12 +110,8 @@ async fn delete_answers_200_when_it_deleted_and_204_when_nothing_was_there() {
 #[tokio::test]
 async fn if_match_accepts_unquoted_weak_and_listed_etags() {
     let e = Emu::start().await;
-    let forms: [fn(&str) -> String; 4] = [
-        |t| t.to_string(),
-        |t| format!("\"{t}\""),
-        |t| format!("W/\"{t}\""),
-        |t| format!("\"AAAAAAAAAAA=\", \"{t}\""),
-    ];
+    let forms: [fn(&str) -> String; 4] =
+        [|t| t.to_string(), |t| format!("\"{t}\""), |t| format!("W/\"{t}\""), |t| format!("\"AAAAAAAAAAA=\", \"{t}\"")];
     for form in forms {
         let etag = e.get("/products/aoai").await.etag();
         let header = form(&etag);
@@ -175,10 +136,7 @@ async fn etags_never_repeat_across_entities_or_after_delete_and_recreate() {
         let r = e.put("/products/p", product(&format!("P{i}"))).await;
         assert!(seen.insert(r.etag()));
         let r = e
-            .put(
-                &format!("/namedValues/n{i}"),
-                json!({"properties": {"displayName": format!("n{i}"), "value": "v"}}),
-            )
+            .put(&format!("/namedValues/n{i}"), json!({"properties": {"displayName": format!("n{i}"), "value": "v"}}))
             .await;
         assert!(seen.insert(r.etag()));
         e.delete("/products/p", "*").await;

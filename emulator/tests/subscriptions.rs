@@ -15,13 +15,7 @@ async fn keys_never_appear_in_get_list_put_or_patch_responses() {
     assert_eq!(pk.len(), 32);
     assert_ne!(pk, sk);
     let created = e.put("/subscriptions/team-a", json!({"properties": {"displayName": "Team A", "scope": "/products/aoai", "primaryKey": "my-own-primary-key-0001"}})).await;
-    let patched = e
-        .patch(
-            "/subscriptions/growth",
-            json!({"properties": {"stateComment": "x"}}),
-            "*",
-        )
-        .await;
+    let patched = e.patch("/subscriptions/growth", json!({"properties": {"stateComment": "x"}}), "*").await;
     for r in [
         e.get("/subscriptions/growth").await,
         e.get("/subscriptions").await,
@@ -30,11 +24,7 @@ async fn keys_never_appear_in_get_list_put_or_patch_responses() {
         patched,
     ] {
         assert!(!r.text.contains(&pk) && !r.text.contains(&sk), "{}", r.text);
-        assert!(
-            !r.text.contains("primaryKey") && !r.text.contains("secondaryKey"),
-            "{}",
-            r.text
-        );
+        assert!(!r.text.contains("primaryKey") && !r.text.contains("secondaryKey"), "{}", r.text);
         assert!(!r.text.contains("my-own-primary-key-0001"));
     }
     let own = e.post("/subscriptions/team-a/listSecrets").await;
@@ -65,12 +55,7 @@ async fn regenerating_a_key_answers_204_replaces_only_that_key_and_changes_the_e
     assert_ne!(after.body["primaryKey"], before.body["primaryKey"]);
     assert_eq!(after.body["secondaryKey"], before.body["secondaryKey"]);
     assert_ne!(e.get("/subscriptions/support").await.etag(), etag);
-    assert_eq!(
-        e.post("/subscriptions/support/regenerateSecondaryKey")
-            .await
-            .status,
-        204
-    );
+    assert_eq!(e.post("/subscriptions/support/regenerateSecondaryKey").await.status, 204);
     let last = e.post("/subscriptions/support/listSecrets").await;
     assert_ne!(last.body["secondaryKey"], before.body["secondaryKey"]);
 }
@@ -81,60 +66,41 @@ async fn scope_and_owner_come_back_as_full_resource_ids() {
     let sid = sandbox_service_id();
     let r = e.put("/subscriptions/team-b", json!({"properties": {"displayName": "Team B", "scope": "/products/aoai", "ownerId": "/users/lena-fischer"}})).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    assert_eq!(
-        r.body["properties"]["scope"],
-        format!("{sid}/products/aoai")
-    );
-    assert_eq!(
-        r.body["properties"]["ownerId"],
-        format!("{sid}/users/lena-fischer")
-    );
+    assert_eq!(r.body["properties"]["scope"], format!("{sid}/products/aoai"));
+    assert_eq!(r.body["properties"]["ownerId"], format!("{sid}/users/lena-fischer"));
     assert_eq!(r.body["properties"]["state"], "submitted");
-    assert!(
-        r.body["properties"]["createdDate"]
-            .as_str()
-            .unwrap()
-            .ends_with('Z')
-    );
+    assert!(r.body["properties"]["createdDate"].as_str().unwrap().ends_with('Z'));
     assert_eq!(r.body["id"], format!("{sid}/subscriptions/team-b"));
-    assert_eq!(
-        r.body["type"],
-        "Microsoft.ApiManagement/service/subscriptions"
-    );
+    assert_eq!(r.body["type"], "Microsoft.ApiManagement/service/subscriptions");
     // Full ids are accepted too, as are /apis scopes.
-    let r = e.put("/subscriptions/all-apis", json!({"properties": {"displayName": "All", "scope": format!("{sid}/apis"), "state": "active"}})).await;
-    assert_eq!(r.body["properties"]["scope"], format!("{sid}/apis"));
-    assert!(
-        r.body["properties"]["startDate"]
-            .as_str()
-            .unwrap()
-            .ends_with("T00:00:00Z")
-    );
     let r = e
         .put(
-            "/subscriptions/one-api",
-            json!({"properties": {"displayName": "One", "scope": "/apis/inference-api"}}),
+            "/subscriptions/all-apis",
+            json!({"properties": {"displayName": "All", "scope": format!("{sid}/apis"), "state": "active"}}),
         )
         .await;
-    assert_eq!(
-        r.body["properties"]["scope"],
-        format!("{sid}/apis/inference-api")
-    );
+    assert_eq!(r.body["properties"]["scope"], format!("{sid}/apis"));
+    assert!(r.body["properties"]["startDate"].as_str().unwrap().ends_with("T00:00:00Z"));
+    let r = e
+        .put("/subscriptions/one-api", json!({"properties": {"displayName": "One", "scope": "/apis/inference-api"}}))
+        .await;
+    assert_eq!(r.body["properties"]["scope"], format!("{sid}/apis/inference-api"));
 }
 
 #[tokio::test]
 async fn invalid_subscriptions_are_refused_with_errors_that_name_the_field() {
     let e = Emu::start().await;
-    let r = e.put("/subscriptions/bad", json!({"properties": {"scope": "/products/nope", "ownerId": "/users/ghost", "state": "paused"}})).await;
+    let r = e
+        .put(
+            "/subscriptions/bad",
+            json!({"properties": {"scope": "/products/nope", "ownerId": "/users/ghost", "state": "paused"}}),
+        )
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.code(), "ValidationError");
     assert_eq!(r.message(), "One or more fields contain incorrect values:");
-    let targets: Vec<&str> = r.body["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["target"].as_str().unwrap())
-        .collect();
+    let targets: Vec<&str> =
+        r.body["error"]["details"].as_array().unwrap().iter().map(|d| d["target"].as_str().unwrap()).collect();
     assert!(
         targets.contains(&"displayName")
             && targets.contains(&"scope")
@@ -142,17 +108,8 @@ async fn invalid_subscriptions_are_refused_with_errors_that_name_the_field() {
             && targets.contains(&"state"),
         "{targets:?}"
     );
-    assert!(
-        r.detail_messages()
-            .iter()
-            .any(|m| m.contains("Product 'nope'"))
-    );
-    let r = e
-        .put(
-            "/subscriptions/a:b",
-            json!({"properties": {"displayName": "x", "scope": "/apis"}}),
-        )
-        .await;
+    assert!(r.detail_messages().iter().any(|m| m.contains("Product 'nope'")));
+    let r = e.put("/subscriptions/a:b", json!({"properties": {"displayName": "x", "scope": "/apis"}})).await;
     assert_eq!(r.status, 400);
     assert_eq!(e.get("/subscriptions/bad").await.status, 404);
 }
@@ -172,13 +129,7 @@ async fn suspending_and_reactivating_a_subscription_is_a_patch_of_state() {
     assert_eq!(r.body["properties"]["displayName"], "Growth team");
     let r = e.get("/subscriptions?$filter=state eq 'suspended'").await;
     assert_eq!(r.body["count"], 1);
-    let r = e
-        .patch(
-            "/subscriptions/growth",
-            json!({"properties": {"state": "active"}}),
-            "*",
-        )
-        .await;
+    let r = e.patch("/subscriptions/growth", json!({"properties": {"state": "active"}}), "*").await;
     assert_eq!(r.body["properties"]["state"], "active");
 }
 
@@ -200,8 +151,5 @@ async fn deleting_a_subscription_removes_it_from_every_list() {
     assert_eq!(e.delete("/subscriptions/search", "*").await.status, 200);
     let r = e.get("/products/aoai/subscriptions").await;
     assert_eq!(r.body["count"], 4);
-    assert_eq!(
-        e.post("/subscriptions/search/listSecrets").await.status,
-        404
-    );
+    assert_eq!(e.post("/subscriptions/search/listSecrets").await.status, 404);
 }

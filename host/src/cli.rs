@@ -308,17 +308,13 @@ async fn run_server(
 
 async fn emulator(args: EmulatorArgs) -> anyhow::Result<()> {
     let token = args.token.unwrap_or_else(|| format!("emulator-{}", uuid::Uuid::new_v4().simple()));
-    if args.state.is_some() {
-        tracing::warn!("--state is not supported by this emulator build yet; state is kept in memory");
+    let mut options = aigw_emulator::Options::new(token);
+    if let Some(state) = args.state {
+        options = options.with_state_file(state);
     }
-    let emulator = aigw_emulator::Emulator::new(aigw_emulator::Options { token })?;
+    let emulator = aigw_emulator::Emulator::new(options)?;
     let running = emulator.serve(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))).await?;
-    eprintln!(
-        "APIM emulator listening on {} token {} service {}",
-        running.base_url,
-        running.token,
-        aigw_emulator::sandbox_service_id()
-    );
+    eprintln!("{}", aigw_emulator::banner(&running));
     tokio::signal::ctrl_c().await?;
     running.shutdown().await;
     Ok(())

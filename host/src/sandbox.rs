@@ -23,7 +23,7 @@ pub struct Sandbox {
 /// Starts the emulator on `127.0.0.1:port` (0: any free port) with a fresh random token.
 pub async fn start(port: u16, api_version: &str) -> anyhow::Result<Sandbox> {
     let token = format!("sandbox-{}", uuid::Uuid::new_v4().simple());
-    let emulator = Emulator::new(aigw_emulator::Options { token: token.clone() })?;
+    let emulator = Emulator::new(aigw_emulator::Options::new(token.clone()))?;
     let running = emulator.serve(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
     tracing::info!("sandbox emulator listening on {}", running.base_url);
     let target = ArmTarget {

@@ -41,18 +41,11 @@ const OP_FIELDS: &[FieldSpec] = &[
     f("urlTemplate", Ops::All),
     f("description", Ops::All),
 ];
-const HTTP_METHODS: &[&str] = &[
-    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE",
-];
+const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"];
 
 /// The API contract.
 pub fn render(svc: &Service, e: &Entity) -> Value {
-    crud::resource(
-        format!("{}/apis/{}", svc.id(), e.name),
-        TYPE,
-        &e.name,
-        Value::Object(e.properties.clone()),
-    )
+    crud::resource(format!("{}/apis/{}", svc.id(), e.name), TYPE, &e.name, Value::Object(e.properties.clone()))
 }
 
 /// Filter values of an API.
@@ -60,10 +53,7 @@ pub fn field(e: &Entity, name: &str) -> FieldValue {
     match name {
         "name" => FieldValue::Str(e.name.clone()),
         "isCurrent" => FieldValue::Bool(e.bool("isCurrent").unwrap_or(true)),
-        other => e
-            .str(other)
-            .map(|s| FieldValue::Str(s.to_string()))
-            .unwrap_or(FieldValue::Null),
+        other => e.str(other).map(|s| FieldValue::Str(s.to_string())).unwrap_or(FieldValue::Null),
     }
 }
 
@@ -81,15 +71,8 @@ pub fn api_id<'a>(svc: &Service, a: &'a str) -> Result<&'a str, ArmError> {
     match a.split_once(";rev=") {
         None => Ok(a),
         Some((bare, rev)) => {
-            let current = svc
-                .apis
-                .get(&key(bare))
-                .and_then(|x| x.entity.str("apiRevision").map(str::to_string));
-            if current.as_deref() == Some(rev) {
-                Ok(bare)
-            } else {
-                Err(ArmError::not_found("Api"))
-            }
+            let current = svc.apis.get(&key(bare)).and_then(|x| x.entity.str("apiRevision").map(str::to_string));
+            if current.as_deref() == Some(rev) { Ok(bare) } else { Err(ArmError::not_found("Api")) }
         }
     }
 }
@@ -97,17 +80,10 @@ pub fn api_id<'a>(svc: &Service, a: &'a str) -> Result<&'a str, ArmError> {
 /// The API `a` (with optional `;rev=`), or 404.
 pub fn api<'a>(svc: &'a Service, a: &str) -> Result<&'a Api, ArmError> {
     let bare = api_id(svc, a)?;
-    svc.apis
-        .get(&key(bare))
-        .ok_or_else(|| ArmError::not_found("Api"))
+    svc.apis.get(&key(bare)).ok_or_else(|| ArmError::not_found("Api"))
 }
 
-fn validate_api(
-    svc: &Service,
-    name: &str,
-    input: &Props,
-    existing: Option<&Entity>,
-) -> Result<Props, ArmError> {
+fn validate_api(svc: &Service, name: &str, input: &Props, existing: Option<&Entity>) -> Result<Props, ArmError> {
     let mut errors = Vec::new();
     if input.contains_key("format") || input.contains_key("value") {
         return Err(ArmError::validation(vec![fe(
@@ -121,51 +97,35 @@ fn validate_api(
         Some(Value::String(p)) if p.len() <= 400 => {
             let clash = svc.apis.values().find(|a| {
                 !a.entity.name.eq_ignore_ascii_case(name)
-                    && a.entity.str("path").is_some_and(|x| {
-                        x.trim_matches('/')
-                            .eq_ignore_ascii_case(p.trim_matches('/'))
-                    })
+                    && a.entity
+                        .str("path")
+                        .is_some_and(|x| x.trim_matches('/').eq_ignore_ascii_case(p.trim_matches('/')))
             });
             if let Some(c) = clash {
-                errors.push(fe(
-                    "path",
-                    format!("Path '{p}' is already used by API '{}'.", c.entity.name),
-                ));
+                errors.push(fe("path", format!("Path '{p}' is already used by API '{}'.", c.entity.name)));
             }
         }
-        Some(Value::String(_)) => {
-            errors.push(fe("path", "'path' must be at most 400 characters long."))
-        }
+        Some(Value::String(_)) => errors.push(fe("path", "'path' must be at most 400 characters long.")),
         None | Some(Value::Null) => errors.push(fe("path", "'path' is required.")),
         Some(v) => errors.push(fe("path", format!("'path' must be a string; it is {v}."))),
     }
     if let Some(u) = input.get("serviceUrl").filter(|v| !v.is_null()) {
         let ok = u.as_str().is_some_and(|u| {
-            (u.starts_with("http://") || u.starts_with("https://") || u.starts_with("ws"))
-                && u.len() <= 2000
+            (u.starts_with("http://") || u.starts_with("https://") || u.starts_with("ws")) && u.len() <= 2000
         });
         if !ok {
             errors.push(fe(
                 "serviceUrl",
-                format!(
-                    "'serviceUrl' must be an absolute URL of at most 2000 characters; it is {u}."
-                ),
+                format!("'serviceUrl' must be an absolute URL of at most 2000 characters; it is {u}."),
             ));
         }
     }
     if let Some(p) = input.get("protocols").filter(|v| !v.is_null()) {
         let ok = p.as_array().is_some_and(|a| {
-            !a.is_empty()
-                && a.iter().all(|x| {
-                    x.as_str()
-                        .is_some_and(|s| ["http", "https", "ws", "wss"].contains(&s))
-                })
+            !a.is_empty() && a.iter().all(|x| x.as_str().is_some_and(|s| ["http", "https", "ws", "wss"].contains(&s)))
         });
         if !ok {
-            errors.push(fe(
-                "protocols",
-                "'protocols' must be a non-empty array of 'http', 'https', 'ws', 'wss'.",
-            ));
+            errors.push(fe("protocols", "'protocols' must be a non-empty array of 'http', 'https', 'ws', 'wss'."));
         }
     }
     crud::optional_bool(input, "subscriptionRequired", &mut errors);
@@ -174,12 +134,7 @@ fn validate_api(
     p.remove("apiType");
     let keep = |k: &str, default: Value, p: &mut Props| {
         if p.get(k).is_none_or(Value::is_null) {
-            p.insert(
-                k.into(),
-                existing
-                    .and_then(|e| e.properties.get(k).cloned())
-                    .unwrap_or(default),
-            );
+            p.insert(k.into(), existing.and_then(|e| e.properties.get(k).cloned()).unwrap_or(default));
         }
     };
     keep("apiRevision", json!("1"), &mut p);
@@ -191,11 +146,7 @@ fn validate_api(
         json!({"header": "Ocp-Apim-Subscription-Key", "query": "subscription-key"}),
         &mut p,
     );
-    let t = input
-        .get("apiType")
-        .or_else(|| input.get("type"))
-        .cloned()
-        .unwrap_or(json!("http"));
+    let t = input.get("apiType").or_else(|| input.get("type")).cloned().unwrap_or(json!("http"));
     p.insert("type".into(), t);
     p.entry("serviceUrl").or_insert(Value::Null);
     Ok(p)
@@ -206,15 +157,7 @@ pub fn collection(ctx: &Ctx) -> Result<ArmResponse, ArmError> {
     if ctx.req.method != Method::GET {
         return Err(method_not_allowed(ctx.req));
     }
-    ctx.read(|svc| {
-        paging::list(
-            ctx.req,
-            svc.apis.values().map(|a| &a.entity),
-            FIELDS,
-            field,
-            |e| render(svc, e),
-        )
-    })
+    ctx.read(|svc| paging::list(ctx.req, svc.apis.values().map(|a| &a.entity), FIELDS, field, |e| render(svc, e)))
 }
 
 /// `apis/{a}`
@@ -223,11 +166,7 @@ pub fn item(ctx: &Ctx, a: &str) -> Result<ArmResponse, ArmError> {
     match req.method {
         Method::GET | Method::HEAD => ctx.read(|svc| {
             let x = api(svc, a)?;
-            Ok(crud::read_response(
-                req,
-                render(svc, &x.entity),
-                &x.entity.etag,
-            ))
+            Ok(crud::read_response(req, render(svc, &x.entity), &x.entity.etag))
         }),
         Method::PUT => {
             let input = crud::body_properties(req)?;
@@ -245,29 +184,16 @@ pub fn item(ctx: &Ctx, a: &str) -> Result<ArmResponse, ArmError> {
                         false
                     }
                     None => {
-                        let entity = Entity {
-                            name: name.clone(),
-                            etag,
-                            properties: props,
-                        };
+                        let entity = Entity { name: name.clone(), etag, properties: props };
                         svc.apis.insert(
                             key(&name),
-                            Api {
-                                entity,
-                                policy: None,
-                                operations: Table::new(),
-                                diagnostics: Table::new(),
-                            },
+                            Api { entity, policy: None, operations: Table::new(), diagnostics: Table::new() },
                         );
                         true
                     }
                 };
                 let x = &svc.apis[&key(&name)];
-                Ok(crud::written(
-                    created,
-                    render(svc, &x.entity),
-                    &x.entity.etag,
-                ))
+                Ok(crud::written(created, render(svc, &x.entity), &x.entity.etag))
             })
         }
         Method::PATCH => {
@@ -277,21 +203,12 @@ pub fn item(ctx: &Ctx, a: &str) -> Result<ArmResponse, ArmError> {
                 let x = api(svc, a)?;
                 let name = x.entity.name.clone();
                 crud::check_match(&m, &x.entity.etag, "Api", &name)?;
-                let props = validate_api(
-                    svc,
-                    &name,
-                    &crud::merge(&x.entity.properties, &input),
-                    Some(&x.entity),
-                )?;
+                let props = validate_api(svc, &name, &crud::merge(&x.entity.properties, &input), Some(&x.entity))?;
                 let x = svc.apis.get_mut(&key(&name)).expect("exists");
                 x.entity.properties = props;
                 x.entity.etag = seq.issue();
                 let x = &svc.apis[&key(&name)];
-                Ok(crud::read_response(
-                    req,
-                    render(svc, &x.entity),
-                    &x.entity.etag,
-                ))
+                Ok(crud::read_response(req, render(svc, &x.entity), &x.entity.etag))
             })
         }
         Method::DELETE => {
@@ -305,15 +222,9 @@ pub fn item(ctx: &Ctx, a: &str) -> Result<ArmResponse, ArmError> {
                 let api_full = format!("{}/apis/{}", svc.id(), name);
                 svc.apis.remove(&key(&name));
                 for p in svc.products.values_mut() {
-                    p.api_links.retain(|_, l| {
-                        !l.str("apiId")
-                            .is_some_and(|id| id.eq_ignore_ascii_case(&api_full))
-                    });
+                    p.api_links.retain(|_, l| !l.str("apiId").is_some_and(|id| id.eq_ignore_ascii_case(&api_full)));
                 }
-                svc.subscriptions.retain(|_, s| {
-                    !s.str("scope")
-                        .is_some_and(|sc| sc.eq_ignore_ascii_case(&api_full))
-                });
+                svc.subscriptions.retain(|_, s| !s.str("scope").is_some_and(|sc| sc.eq_ignore_ascii_case(&api_full)));
                 seq.bump();
                 Ok(crud::deleted(true))
             })
@@ -333,10 +244,7 @@ fn validate_op(input: &Props) -> Result<Props, ArmError> {
             Some(m.to_ascii_uppercase())
         }
         Some(m) => {
-            errors.push(fe(
-                "method",
-                format!("'method' must be an HTTP method such as GET or POST; it is '{m}'."),
-            ));
+            errors.push(fe("method", format!("'method' must be an HTTP method such as GET or POST; it is '{m}'.")));
             None
         }
         None => {
@@ -367,10 +275,7 @@ pub fn operations_collection(ctx: &Ctx, a: &str) -> Result<ArmResponse, ArmError
             OP_FIELDS,
             |e, n| match n {
                 "name" => FieldValue::Str(e.name.clone()),
-                other => e
-                    .str(other)
-                    .map(|s| FieldValue::Str(s.to_string()))
-                    .unwrap_or(FieldValue::Null),
+                other => e.str(other).map(|s| FieldValue::Str(s.to_string())).unwrap_or(FieldValue::Null),
             },
             |e| render_op(svc, &x.entity, e),
         )
@@ -384,15 +289,8 @@ pub fn operation_item(ctx: &Ctx, a: &str, o: &str) -> Result<ArmResponse, ArmErr
     match req.method {
         Method::GET | Method::HEAD => ctx.read(|svc| {
             let x = api(svc, a)?;
-            let op = x
-                .operations
-                .get(&key(o))
-                .ok_or_else(|| ArmError::not_found(LABEL))?;
-            Ok(crud::read_response(
-                req,
-                render_op(svc, &x.entity, &op.entity),
-                &op.entity.etag,
-            ))
+            let op = x.operations.get(&key(o)).ok_or_else(|| ArmError::not_found(LABEL))?;
+            Ok(crud::read_response(req, render_op(svc, &x.entity, &op.entity), &op.entity.etag))
         }),
         Method::PUT => {
             crud::check_name(o, 80, "operation id")?;
@@ -401,12 +299,7 @@ pub fn operation_item(ctx: &Ctx, a: &str, o: &str) -> Result<ArmResponse, ArmErr
             ctx.write(|svc, seq| {
                 let name = api(svc, a)?.entity.name.clone();
                 let x = svc.apis.get_mut(&key(&name)).expect("exists");
-                crud::check_put(
-                    req,
-                    x.operations.get(&key(o)).map(|op| op.entity.etag.as_str()),
-                    LABEL,
-                    o,
-                )?;
+                crud::check_put(req, x.operations.get(&key(o)).map(|op| op.entity.etag.as_str()), LABEL, o)?;
                 let etag = seq.issue();
                 let created = match x.operations.get_mut(&key(o)) {
                     Some(op) => {
@@ -417,25 +310,14 @@ pub fn operation_item(ctx: &Ctx, a: &str, o: &str) -> Result<ArmResponse, ArmErr
                     None => {
                         x.operations.insert(
                             key(o),
-                            Operation {
-                                entity: Entity {
-                                    name: o.to_string(),
-                                    etag,
-                                    properties: props,
-                                },
-                                policy: None,
-                            },
+                            Operation { entity: Entity { name: o.to_string(), etag, properties: props }, policy: None },
                         );
                         true
                     }
                 };
                 let x = &svc.apis[&key(&name)];
                 let op = &x.operations[&key(o)];
-                Ok(crud::written(
-                    created,
-                    render_op(svc, &x.entity, &op.entity),
-                    &op.entity.etag,
-                ))
+                Ok(crud::written(created, render_op(svc, &x.entity, &op.entity), &op.entity.etag))
             })
         }
         Method::PATCH => {
@@ -444,20 +326,13 @@ pub fn operation_item(ctx: &Ctx, a: &str, o: &str) -> Result<ArmResponse, ArmErr
             ctx.write(|svc, seq| {
                 let name = api(svc, a)?.entity.name.clone();
                 let x = svc.apis.get_mut(&key(&name)).expect("exists");
-                let op = x
-                    .operations
-                    .get_mut(&key(o))
-                    .ok_or_else(|| ArmError::not_found(LABEL))?;
+                let op = x.operations.get_mut(&key(o)).ok_or_else(|| ArmError::not_found(LABEL))?;
                 crud::check_match(&m, &op.entity.etag, LABEL, o)?;
                 op.entity.properties = validate_op(&crud::merge(&op.entity.properties, &input))?;
                 op.entity.etag = seq.issue();
                 let x = &svc.apis[&key(&name)];
                 let op = &x.operations[&key(o)];
-                Ok(crud::read_response(
-                    req,
-                    render_op(svc, &x.entity, &op.entity),
-                    &op.entity.etag,
-                ))
+                Ok(crud::read_response(req, render_op(svc, &x.entity, &op.entity), &op.entity.etag))
             })
         }
         Method::DELETE => {

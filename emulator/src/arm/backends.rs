@@ -19,11 +19,7 @@ use crate::validate::backend::{member_name, validate};
 
 pub const TYPE: &str = "Microsoft.ApiManagement/service/backends";
 const LABEL: &str = "Backend";
-const FIELDS: &[FieldSpec] = &[
-    f("name", Ops::All),
-    f("title", Ops::All),
-    f("url", Ops::All),
-];
+const FIELDS: &[FieldSpec] = &[f("name", Ops::All), f("title", Ops::All), f("url", Ops::All)];
 
 /// The backend contract.
 pub fn render(svc: &Service, e: &Entity) -> Value {
@@ -33,21 +29,13 @@ pub fn render(svc: &Service, e: &Entity) -> Value {
             props.entry(k).or_insert(Value::Null);
         }
     }
-    crud::resource(
-        format!("{}/backends/{}", svc.id(), e.name),
-        TYPE,
-        &e.name,
-        Value::Object(props),
-    )
+    crud::resource(format!("{}/backends/{}", svc.id(), e.name), TYPE, &e.name, Value::Object(props))
 }
 
 fn field(e: &Entity, name: &str) -> FieldValue {
     match name {
         "name" => FieldValue::Str(e.name.clone()),
-        other => e
-            .str(other)
-            .map(|s| FieldValue::Str(s.to_string()))
-            .unwrap_or(FieldValue::Null),
+        other => e.str(other).map(|s| FieldValue::Str(s.to_string())).unwrap_or(FieldValue::Null),
     }
 }
 
@@ -56,18 +44,14 @@ fn pools_containing(svc: &Service, name: &str) -> Vec<String> {
     svc.backends
         .values()
         .filter(|b| {
-            b.properties
-                .get("pool")
-                .and_then(|p| p.get("services"))
-                .and_then(Value::as_array)
-                .is_some_and(|m| {
-                    m.iter().any(|m| {
-                        m.get("id")
-                            .and_then(Value::as_str)
-                            .and_then(|id| member_name(svc, id))
-                            .is_some_and(|n| n.eq_ignore_ascii_case(name))
-                    })
+            b.properties.get("pool").and_then(|p| p.get("services")).and_then(Value::as_array).is_some_and(|m| {
+                m.iter().any(|m| {
+                    m.get("id")
+                        .and_then(Value::as_str)
+                        .and_then(|id| member_name(svc, id))
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
                 })
+            })
         })
         .map(|b| b.name.clone())
         .collect()
@@ -78,11 +62,7 @@ pub fn collection(ctx: &Ctx) -> Result<ArmResponse, ArmError> {
     if ctx.req.method != Method::GET {
         return Err(method_not_allowed(ctx.req));
     }
-    ctx.read(|svc| {
-        paging::list(ctx.req, svc.backends.values(), FIELDS, field, |e| {
-            render(svc, e)
-        })
-    })
+    ctx.read(|svc| paging::list(ctx.req, svc.backends.values(), FIELDS, field, |e| render(svc, e)))
 }
 
 /// `backends/{b}`
@@ -90,10 +70,7 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
     let req = ctx.req;
     match req.method {
         Method::GET | Method::HEAD => ctx.read(|svc| {
-            let e = svc
-                .backends
-                .get(&key(name))
-                .ok_or_else(|| ArmError::not_found(LABEL))?;
+            let e = svc.backends.get(&key(name)).ok_or_else(|| ArmError::not_found(LABEL))?;
             Ok(crud::read_response(req, render(svc, e), &e.etag))
         }),
         Method::PUT => {
@@ -106,7 +83,13 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
                 if props.get("type").and_then(Value::as_str) == Some("Pool") {
                     let pools = pools_containing(svc, name);
                     if !pools.is_empty() {
-                        return Err(ArmError::field("type", format!("Backend '{name}' is a member of pool '{}' and cannot become a pool.", pools.join("', '"))));
+                        return Err(ArmError::field(
+                            "type",
+                            format!(
+                                "Backend '{name}' is a member of pool '{}' and cannot become a pool.",
+                                pools.join("', '")
+                            ),
+                        ));
                     }
                 }
                 let (created, k) = crud::upsert(&mut svc.backends, seq, name, props);
@@ -118,13 +101,10 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
             let m = crud::require_if_match(req)?;
             let input = crud::body_properties(req)?;
             ctx.write(|svc, seq| {
-                let e = svc
-                    .backends
-                    .get(&key(name))
-                    .ok_or_else(|| ArmError::not_found(LABEL))?;
+                let e = svc.backends.get(&key(name)).ok_or_else(|| ArmError::not_found(LABEL))?;
                 crud::check_match(&m, &e.etag, LABEL, name)?;
-                let props = validate(svc, &e.name, &crud::merge(&e.properties, &input))
-                    .map_err(ArmError::validation)?;
+                let props =
+                    validate(svc, &e.name, &crud::merge(&e.properties, &input)).map_err(ArmError::validation)?;
                 let (_, k) = crud::upsert(&mut svc.backends, seq, name, props);
                 let e = &svc.backends[&k];
                 Ok(crud::read_response(req, render(svc, e), &e.etag))
@@ -156,9 +136,7 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
 /// `POST backends/{b}/reconnect` → 202.
 pub fn reconnect(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
     ctx.read(|svc| {
-        svc.backends
-            .get(&key(name))
-            .ok_or_else(|| ArmError::not_found(LABEL))?;
+        svc.backends.get(&key(name)).ok_or_else(|| ArmError::not_found(LABEL))?;
         Ok(ArmResponse::new(StatusCode::ACCEPTED, None, None))
     })
 }

@@ -44,12 +44,7 @@ pub fn if_match(req: &ArmRequest) -> Option<IfMatch> {
     }
     let tags = raw
         .split(',')
-        .map(|t| {
-            t.trim()
-                .trim_start_matches("W/")
-                .trim_matches('"')
-                .to_string()
-        })
+        .map(|t| t.trim().trim_start_matches("W/").trim_matches('"').to_string())
         .filter(|t| !t.is_empty())
         .collect();
     Some(IfMatch::Tags(tags))
@@ -58,11 +53,7 @@ pub fn if_match(req: &ArmRequest) -> Option<IfMatch> {
 fn precondition_failed(label: &str, name: &str, sent: &IfMatch) -> ArmError {
     let sent = match sent {
         IfMatch::Any => "*".to_string(),
-        IfMatch::Tags(t) => t
-            .iter()
-            .map(|t| format!("\"{t}\""))
-            .collect::<Vec<_>>()
-            .join(", "),
+        IfMatch::Tags(t) => t.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", "),
     };
     ArmError::new(
         StatusCode::PRECONDITION_FAILED,
@@ -75,12 +66,7 @@ fn precondition_failed(label: &str, name: &str, sent: &IfMatch) -> ArmError {
 }
 
 /// The PUT precondition: optional `If-Match` against the current ETag (if any).
-pub fn check_put(
-    req: &ArmRequest,
-    current: Option<&str>,
-    label: &str,
-    name: &str,
-) -> Result<(), ArmError> {
+pub fn check_put(req: &ArmRequest, current: Option<&str>, label: &str, name: &str) -> Result<(), ArmError> {
     match (if_match(req), current) {
         (None, _) | (Some(IfMatch::Any), _) => Ok(()),
         (Some(m), Some(etag)) if m.matches(etag) => Ok(()),
@@ -100,11 +86,7 @@ pub fn require_if_match(req: &ArmRequest) -> Result<IfMatch, ArmError> {
 
 /// Checks a required `If-Match` against the current ETag.
 pub fn check_match(m: &IfMatch, etag: &str, label: &str, name: &str) -> Result<(), ArmError> {
-    if m.matches(etag) {
-        Ok(())
-    } else {
-        Err(precondition_failed(label, name, m))
-    }
+    if m.matches(etag) { Ok(()) } else { Err(precondition_failed(label, name, m)) }
 }
 
 /// The JSON body as an object (`{}` when the body is empty).
@@ -114,9 +96,7 @@ pub fn body_object(req: &ArmRequest) -> Result<Map<String, Value>, ArmError> {
     }
     match serde_json::from_slice::<Value>(&req.body) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ArmError::invalid_content(
-            "The request body must be a JSON object",
-        )),
+        Ok(_) => Err(ArmError::invalid_content("The request body must be a JSON object")),
         Err(e) => Err(ArmError::invalid_content(e)),
     }
 }
@@ -127,10 +107,7 @@ pub fn body_properties(req: &ArmRequest) -> Result<Props, ArmError> {
     match body.remove("properties") {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(p)) => Ok(p),
-        Some(_) => Err(ArmError::field(
-            "properties",
-            "'properties' must be a JSON object.",
-        )),
+        Some(_) => Err(ArmError::field("properties", "'properties' must be a JSON object.")),
     }
 }
 
@@ -154,9 +131,7 @@ pub fn check_name(name: &str, max: usize, what: &str) -> Result<(), ArmError> {
     if len == 0 || len > max || name.contains(['*', '#', '&', '+', ':', '<', '>', '?', '/']) {
         return Err(ArmError::field(
             what,
-            format!(
-                "'{name}' is not a valid {what}: use 1 to {max} characters, none of * # & + : < > ? /."
-            ),
+            format!("'{name}' is not a valid {what}: use 1 to {max} characters, none of * # & + : < > ? /."),
         ));
     }
     Ok(())
@@ -175,28 +150,12 @@ pub fn read_response(req: &ArmRequest, body: Value, etag: &str) -> ArmResponse {
 
 /// 201 (created) or 200 (updated) with body and ETag.
 pub fn written(created: bool, body: Value, etag: &str) -> ArmResponse {
-    ArmResponse::new(
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        Some(body),
-        Some(etag.to_string()),
-    )
+    ArmResponse::new(if created { StatusCode::CREATED } else { StatusCode::OK }, Some(body), Some(etag.to_string()))
 }
 
 /// 200 when something was deleted, 204 when there was nothing to delete.
 pub fn deleted(existed: bool) -> ArmResponse {
-    ArmResponse::new(
-        if existed {
-            StatusCode::OK
-        } else {
-            StatusCode::NO_CONTENT
-        },
-        None,
-        None,
-    )
+    ArmResponse::new(if existed { StatusCode::OK } else { StatusCode::NO_CONTENT }, None, None)
 }
 
 /// Inserts or replaces entity `name` with `props` and a fresh ETag. Returns (created, key).
@@ -211,26 +170,14 @@ pub fn upsert(table: &mut Table, seq: &mut EtagSeq, name: &str, props: Props) ->
             (false, k)
         }
         None => {
-            table.insert(
-                k.clone(),
-                Entity {
-                    name: name.to_string(),
-                    etag,
-                    properties: props,
-                },
-            );
+            table.insert(k.clone(), Entity { name: name.to_string(), etag, properties: props });
             (true, k)
         }
     }
 }
 
 /// Inserts or replaces an optional single entity (policies). Returns whether it was created.
-pub fn upsert_single(
-    slot: &mut Option<Entity>,
-    seq: &mut EtagSeq,
-    name: &str,
-    props: Props,
-) -> bool {
+pub fn upsert_single(slot: &mut Option<Entity>, seq: &mut EtagSeq, name: &str, props: Props) -> bool {
     let etag = seq.issue();
     match slot {
         Some(e) => {
@@ -239,11 +186,7 @@ pub fn upsert_single(
             false
         }
         None => {
-            *slot = Some(Entity {
-                name: name.to_string(),
-                etag,
-                properties: props,
-            });
+            *slot = Some(Entity { name: name.to_string(), etag, properties: props });
             true
         }
     }
@@ -259,10 +202,7 @@ pub fn required_string(
     match props.get(field) {
         Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= max => Some(s.clone()),
         Some(Value::String(_)) => {
-            errors.push(fe(
-                field,
-                format!("'{field}' must be 1 to {max} characters long."),
-            ));
+            errors.push(fe(field, format!("'{field}' must be 1 to {max} characters long.")));
             None
         }
         None | Some(Value::Null) => {
@@ -277,19 +217,11 @@ pub fn required_string(
 }
 
 /// An optional string property of at most `max` characters.
-pub fn optional_string(
-    props: &Props,
-    field: &str,
-    max: usize,
-    errors: &mut Vec<crate::validate::FieldError>,
-) {
+pub fn optional_string(props: &Props, field: &str, max: usize, errors: &mut Vec<crate::validate::FieldError>) {
     match props.get(field) {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) if s.chars().count() <= max => {}
-        Some(Value::String(_)) => errors.push(fe(
-            field,
-            format!("'{field}' must be at most {max} characters long."),
-        )),
+        Some(Value::String(_)) => errors.push(fe(field, format!("'{field}' must be at most {max} characters long."))),
         Some(v) => errors.push(fe(field, format!("'{field}' must be a string; it is {v}."))),
     }
 }
@@ -300,10 +232,7 @@ pub fn optional_bool(props: &Props, field: &str, errors: &mut Vec<crate::validat
         && !v.is_null()
         && !v.is_boolean()
     {
-        errors.push(fe(
-            field,
-            format!("'{field}' must be true or false; it is {v}."),
-        ));
+        errors.push(fe(field, format!("'{field}' must be true or false; it is {v}.")));
     }
 }
 
@@ -319,24 +248,12 @@ pub fn optional_enum(
         Some(Value::String(s)) => match allowed.iter().find(|a| a.eq_ignore_ascii_case(s)) {
             Some(a) => Some(a.to_string()),
             None => {
-                errors.push(fe(
-                    field,
-                    format!(
-                        "'{field}' must be one of {}; it is '{s}'.",
-                        allowed.join(", ")
-                    ),
-                ));
+                errors.push(fe(field, format!("'{field}' must be one of {}; it is '{s}'.", allowed.join(", "))));
                 None
             }
         },
         Some(v) => {
-            errors.push(fe(
-                field,
-                format!(
-                    "'{field}' must be one of {}; it is {v}.",
-                    allowed.join(", ")
-                ),
-            ));
+            errors.push(fe(field, format!("'{field}' must be one of {}; it is {v}.", allowed.join(", "))));
             None
         }
     }
@@ -344,27 +261,18 @@ pub fn optional_enum(
 
 /// A `FieldError`.
 pub fn fe(target: &str, message: impl Into<String>) -> crate::validate::FieldError {
-    crate::validate::FieldError {
-        target: target.into(),
-        message: message.into(),
-    }
+    crate::validate::FieldError { target: target.into(), message: message.into() }
 }
 
 /// `Err(ValidationError)` if `errors` is not empty.
 pub fn finish(errors: Vec<crate::validate::FieldError>) -> Result<(), ArmError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ArmError::validation(errors))
-    }
+    if errors.is_empty() { Ok(()) } else { Err(ArmError::validation(errors)) }
 }
 
 /// Resolves a reference given relative (`/products/x`) or as a full id under `service_id`;
 /// returns the path after the service id (`/products/x`), or `None` for a foreign id.
 pub fn relative_to_service<'a>(service_id: &str, reference: &'a str) -> Option<&'a str> {
-    if reference.len() >= service_id.len()
-        && reference[..service_id.len()].eq_ignore_ascii_case(service_id)
-    {
+    if reference.len() >= service_id.len() && reference[..service_id.len()].eq_ignore_ascii_case(service_id) {
         Some(&reference[service_id.len()..])
     } else if reference.starts_with("/subscriptions/") {
         None
@@ -379,18 +287,9 @@ mod tests {
 
     #[test]
     fn merge_replaces_top_level_properties_and_null_removes() {
-        let a = json!({"a": 1, "b": {"x": 1}, "c": 3})
-            .as_object()
-            .unwrap()
-            .clone();
-        let p = json!({"b": {"y": 2}, "c": null, "d": 4})
-            .as_object()
-            .unwrap()
-            .clone();
-        assert_eq!(
-            Value::Object(merge(&a, &p)),
-            json!({"a": 1, "b": {"y": 2}, "d": 4})
-        );
+        let a = json!({"a": 1, "b": {"x": 1}, "c": 3}).as_object().unwrap().clone();
+        let p = json!({"b": {"y": 2}, "c": null, "d": 4}).as_object().unwrap().clone();
+        assert_eq!(Value::Object(merge(&a, &p)), json!({"a": 1, "b": {"y": 2}, "d": 4}));
     }
 
     #[test]

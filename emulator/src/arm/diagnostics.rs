@@ -33,12 +33,7 @@ fn render(svc: &Service, api: Option<&str>, e: &Entity) -> Value {
         Some(a) => format!("{}/apis/{a}/diagnostics", svc.id()),
         None => format!("{}/diagnostics", svc.id()),
     };
-    crud::resource(
-        format!("{base}/{}", e.name),
-        type_name(api),
-        &e.name,
-        Value::Object(e.properties.clone()),
-    )
+    crud::resource(format!("{base}/{}", e.name), type_name(api), &e.name, Value::Object(e.properties.clone()))
 }
 
 fn table<'a>(svc: &'a Service, api: Option<&str>) -> Result<(&'a Table, Option<String>), ArmError> {
@@ -73,37 +68,22 @@ fn validate(svc: &Service, input: &Props) -> Result<Props, ArmError> {
             let name = crud::relative_to_service(&sid, l).and_then(|rel| {
                 let parts: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
                 match parts.as_slice() {
-                    [c, n] if c.eq_ignore_ascii_case("loggers") => {
-                        svc.loggers.get(&key(n)).map(|e| e.name.clone())
-                    }
+                    [c, n] if c.eq_ignore_ascii_case("loggers") => svc.loggers.get(&key(n)).map(|e| e.name.clone()),
                     _ => None,
                 }
             });
             match name {
                 Some(n) => Some(format!("{sid}/loggers/{n}")),
                 None => {
-                    errors.push(fe(
-                        "loggerId",
-                        format!("Logger '{l}' does not exist in this service."),
-                    ));
+                    errors.push(fe("loggerId", format!("Logger '{l}' does not exist in this service.")));
                     None
                 }
             }
         }
     };
-    crud::optional_enum(
-        input,
-        "verbosity",
-        &["error", "information", "verbose"],
-        &mut errors,
-    );
+    crud::optional_enum(input, "verbosity", &["error", "information", "verbose"], &mut errors);
     crud::optional_enum(input, "alwaysLog", &["allErrors"], &mut errors);
-    crud::optional_enum(
-        input,
-        "httpCorrelationProtocol",
-        &["None", "Legacy", "W3C"],
-        &mut errors,
-    );
+    crud::optional_enum(input, "httpCorrelationProtocol", &["None", "Legacy", "W3C"], &mut errors);
     crud::optional_enum(input, "operationNameFormat", &["Name", "Url"], &mut errors);
     crud::optional_bool(input, "logClientIp", &mut errors);
     crud::optional_bool(input, "metrics", &mut errors);
@@ -111,18 +91,12 @@ fn validate(svc: &Service, input: &Props) -> Result<Props, ArmError> {
         if let Some(t) = s.get("samplingType")
             && t != "fixed"
         {
-            errors.push(fe(
-                "sampling.samplingType",
-                format!("'sampling.samplingType' must be 'fixed'; it is {t}."),
-            ));
+            errors.push(fe("sampling.samplingType", format!("'sampling.samplingType' must be 'fixed'; it is {t}.")));
         }
         if let Some(p) = s.get("percentage")
             && !p.as_f64().is_some_and(|p| (0.0..=100.0).contains(&p))
         {
-            errors.push(fe(
-                "sampling.percentage",
-                format!("'sampling.percentage' must be from 0 to 100; it is {p}."),
-            ));
+            errors.push(fe("sampling.percentage", format!("'sampling.percentage' must be from 0 to 100; it is {p}.")));
         }
     }
     crud::finish(errors)?;
@@ -154,28 +128,16 @@ pub fn item(ctx: &Ctx, api: Option<&str>, name: &str) -> Result<ArmResponse, Arm
     match req.method {
         Method::GET | Method::HEAD => ctx.read(|svc| {
             let (t, a) = table(svc, api)?;
-            let e = t
-                .get(&key(name))
-                .ok_or_else(|| ArmError::not_found(LABEL))?;
-            Ok(crud::read_response(
-                req,
-                render(svc, a.as_deref(), e),
-                &e.etag,
-            ))
+            let e = t.get(&key(name)).ok_or_else(|| ArmError::not_found(LABEL))?;
+            Ok(crud::read_response(req, render(svc, a.as_deref(), e), &e.etag))
         }),
         Method::PUT | Method::PATCH => {
             let patch = req.method == Method::PATCH;
-            let m = if patch {
-                Some(crud::require_if_match(req)?)
-            } else {
-                None
-            };
+            let m = if patch { Some(crud::require_if_match(req)?) } else { None };
             if !IDS.iter().any(|i| i.eq_ignore_ascii_case(name)) {
                 return Err(ArmError::field(
                     "diagnosticId",
-                    format!(
-                        "Diagnostic id '{name}' is not supported; use 'applicationinsights' or 'azuremonitor'."
-                    ),
+                    format!("Diagnostic id '{name}' is not supported; use 'applicationinsights' or 'azuremonitor'."),
                 ));
             }
             let input = crud::body_properties(req)?;
@@ -194,16 +156,11 @@ pub fn item(ctx: &Ctx, api: Option<&str>, name: &str) -> Result<ArmResponse, Arm
                     }
                 };
                 let props = validate(svc, &merged)?;
-                let (created, k) =
-                    crud::upsert(table_mut(svc, api)?, seq, &name.to_ascii_lowercase(), props);
+                let (created, k) = crud::upsert(table_mut(svc, api)?, seq, &name.to_ascii_lowercase(), props);
                 let (t, _) = table(svc, api)?;
                 let e = &t[&k];
                 let body = render(svc, a.as_deref(), e);
-                Ok(if patch {
-                    crud::read_response(req, body, &e.etag)
-                } else {
-                    crud::written(created, body, &e.etag)
-                })
+                Ok(if patch { crud::read_response(req, body, &e.etag) } else { crud::written(created, body, &e.etag) })
             })
         }
         Method::DELETE => {

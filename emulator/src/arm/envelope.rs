@@ -48,31 +48,18 @@ pub struct ArmError {
 
 impl ArmError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code: code.into(),
-            message: message.into(),
-            details: Vec::new(),
-            headers: Vec::new(),
-        }
+        Self { status, code: code.into(), message: message.into(), details: Vec::new(), headers: Vec::new() }
     }
 
     /// 404 `ResourceNotFound` with APIM's "<Entity> not found." message.
     pub fn not_found(label: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFound",
-            format!("{label} not found."),
-        )
+        Self::new(StatusCode::NOT_FOUND, "ResourceNotFound", format!("{label} not found."))
     }
 
     /// 400 `ValidationError` with one detail per field.
     pub fn validation(errors: Vec<FieldError>) -> Self {
-        let mut e = Self::new(
-            StatusCode::BAD_REQUEST,
-            "ValidationError",
-            "One or more fields contain incorrect values:",
-        );
+        let mut e =
+            Self::new(StatusCode::BAD_REQUEST, "ValidationError", "One or more fields contain incorrect values:");
         e.details = errors
             .into_iter()
             .map(|f| json!({"code": "ValidationError", "target": f.target, "message": f.message}))
@@ -82,10 +69,7 @@ impl ArmError {
 
     /// 400 `ValidationError` about a single field.
     pub fn field(target: &str, message: impl Into<String>) -> Self {
-        Self::validation(vec![FieldError {
-            target: target.into(),
-            message: message.into(),
-        }])
+        Self::validation(vec![FieldError { target: target.into(), message: message.into() }])
     }
 
     /// 409 `Conflict`.
@@ -114,11 +98,7 @@ impl ArmError {
 
 impl From<PersistError> for ArmError {
     fn from(e: PersistError) -> Self {
-        ArmError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalServerError",
-            e.0,
-        )
+        ArmError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", e.0)
     }
 }
 
@@ -145,12 +125,7 @@ pub struct ArmResponse {
 
 impl ArmResponse {
     pub fn new(status: StatusCode, body: Option<Value>, etag: Option<String>) -> Self {
-        Self {
-            status,
-            body,
-            etag,
-            headers: Vec::new(),
-        }
+        Self { status, body, etag, headers: Vec::new() }
     }
     pub fn ok(body: Value) -> Self {
         Self::new(StatusCode::OK, Some(body), None)
@@ -186,10 +161,7 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut r = Response::new(Body::from(bytes));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     r
 }
 
@@ -206,33 +178,27 @@ pub fn authenticate(headers: &HeaderMap, token: &str) -> Result<(), ArmError> {
             "AuthenticationFailed",
             "Authentication failed. The 'Authorization' header is missing.",
         );
-        e.headers.push((
-            "www-authenticate",
-            www("The authentication failed because of missing 'Authorization' header."),
-        ));
+        e.headers
+            .push(("www-authenticate", www("The authentication failed because of missing 'Authorization' header.")));
         return Err(e);
     };
     let value = value.to_str().unwrap_or("");
-    let Some(presented) = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-    else {
+    let Some(presented) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) else {
         let mut e = ArmError::new(
             StatusCode::UNAUTHORIZED,
             "AuthenticationFailed",
             "Authentication failed. The 'Authorization' header is provided in an invalid format.",
         );
-        e.headers.push(("www-authenticate", www("The authentication failed because the 'Authorization' header is not a bearer token.")));
+        e.headers.push((
+            "www-authenticate",
+            www("The authentication failed because the 'Authorization' header is not a bearer token."),
+        ));
         return Err(e);
     };
     if !constant_time_eq(presented.trim().as_bytes(), token.as_bytes()) {
-        let mut e = ArmError::new(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            "The access token is invalid.",
-        );
-        e.headers
-            .push(("www-authenticate", www("The access token is invalid.")));
+        let mut e =
+            ArmError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "The access token is invalid.");
+        e.headers.push(("www-authenticate", www("The access token is invalid.")));
         return Err(e);
     }
     Ok(())
@@ -294,16 +260,10 @@ pub async fn layer(State(emu): State<Emulator>, req: Request, next: Next) -> Res
     }
     let method = req.method().clone();
     let (uri, headers) = (req.uri().clone(), req.headers().clone());
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let client_request_id = header("x-ms-client-request-id");
-    let correlation = header("x-ms-correlation-request-id")
-        .or_else(|| client_request_id.clone())
-        .unwrap_or_else(uuid_v4);
+    let correlation =
+        header("x-ms-correlation-request-id").or_else(|| client_request_id.clone()).unwrap_or_else(uuid_v4);
     let request_id = uuid_v4();
 
     let mut resp = match pre_checks(&emu, &method, &uri, &headers).await {
@@ -319,10 +279,7 @@ pub async fn layer(State(emu): State<Emulator>, req: Request, next: Next) -> Res
     };
     put("x-ms-request-id", &request_id);
     put("x-ms-correlation-request-id", &correlation);
-    put(
-        "x-ms-routing-request-id",
-        &format!("EASTUS:{}:{request_id}", routing_time()),
-    );
+    put("x-ms-routing-request-id", &format!("EASTUS:{}:{request_id}", routing_time()));
     if let Some(c) = &client_request_id {
         put("x-ms-client-request-id", c);
     }
@@ -360,8 +317,7 @@ fn fault_response(action: FaultAction, method: &Method, uri: &axum::http::Uri) -
         r.extensions_mut().insert(DropConnection);
         return r;
     }
-    let status = StatusCode::from_u16(action.status.unwrap_or(500))
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(action.status.unwrap_or(500)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let read = matches!(*method, Method::GET | Method::HEAD);
     let sub = uri.path().split('/').nth(2).unwrap_or("").to_string();
     let (code, message) = match (action.code.clone(), action.message.clone()) {
@@ -393,29 +349,15 @@ fn fault_response(action: FaultAction, method: &Method, uri: &axum::http::Uri) -
 }
 
 /// A body that fails at once, so even a plain `axum::serve` aborts the connection.
-fn error_stream()
--> impl futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send + 'static {
+fn error_stream() -> impl futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send + 'static {
     futures_util::stream::once(async {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionAborted,
-            "fault injection: connection dropped",
-        ))
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "fault injection: connection dropped"))
     })
 }
 
 fn routing_time() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let ts = crate::util::format_rfc3339_millis(d.as_secs() as i64, 0);
     // 2025-03-11T09:14:27.000Z -> 20250311T091427Z
-    format!(
-        "{}{}{}T{}{}{}Z",
-        &ts[0..4],
-        &ts[5..7],
-        &ts[8..10],
-        &ts[11..13],
-        &ts[14..16],
-        &ts[17..19]
-    )
+    format!("{}{}{}T{}{}{}Z", &ts[0..4], &ts[5..7], &ts[8..10], &ts[11..13], &ts[14..16], &ts[17..19])
 }

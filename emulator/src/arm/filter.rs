@@ -79,12 +79,7 @@ pub enum Filter {
     Not(Box<Filter>),
     Compare(&'static str, Cmp, Lit),
     Func(Func, &'static str, String),
-    Lambda {
-        field: &'static str,
-        all: bool,
-        cmp: Cmp,
-        lit: Lit,
-    },
+    Lambda { field: &'static str, all: bool, cmp: Cmp, lit: Lit },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -148,26 +143,18 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
                 while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
                     i += 1;
                 }
-                let n = s[start..i]
-                    .parse()
-                    .map_err(|_| format!("'{}' is not a number", &s[start..i]))?;
+                let n = s[start..i].parse().map_err(|_| format!("'{}' is not a number", &s[start..i]))?;
                 out.push(Tok::Num(n));
             }
             c if c.is_ascii_alphabetic() || c == b'_' || c == b'$' => {
                 let start = i;
-                while i < b.len()
-                    && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'/' | b'.' | b'$'))
-                {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'/' | b'.' | b'$')) {
                     i += 1;
                 }
                 out.push(Tok::Ident(s[start..i].to_string()));
             }
             _ => {
-                return Err(format!(
-                    "unexpected character '{}' at position {}",
-                    c as char,
-                    i + 1
-                ));
+                return Err(format!("unexpected character '{}' at position {}", c as char, i + 1));
             }
         }
     }
@@ -182,11 +169,7 @@ struct P<'a> {
 
 /// Parses `$filter` text against the fields a collection allows.
 pub fn parse(text: &str, fields: &[FieldSpec]) -> Result<Filter, String> {
-    let mut p = P {
-        toks: tokenize(text)?,
-        i: 0,
-        fields,
-    };
+    let mut p = P { toks: tokenize(text)?, i: 0, fields };
     let f = p.expr()?;
     if p.i != p.toks.len() {
         return Err(format!("unexpected '{}'", p.describe()));
@@ -251,18 +234,12 @@ impl P<'_> {
             return Ok(e);
         }
         let Some(Tok::Ident(name)) = self.peek().cloned() else {
-            return Err(format!(
-                "expected a field or function but found '{}'",
-                self.describe()
-            ));
+            return Err(format!("expected a field or function but found '{}'", self.describe()));
         };
         self.i += 1;
         let lower = name.to_ascii_lowercase();
         if self.peek() == Some(&Tok::LParen)
-            && matches!(
-                lower.as_str(),
-                "contains" | "startswith" | "endswith" | "substringof"
-            )
+            && matches!(lower.as_str(), "contains" | "startswith" | "endswith" | "substringof")
         {
             self.i += 1;
             let (field, value) = if lower == "substringof" {
@@ -277,10 +254,7 @@ impl P<'_> {
             self.expect(Tok::RParen, "')'")?;
             let spec = self.spec(&field)?;
             if spec.ops != Ops::All {
-                return Err(format!(
-                    "function '{name}' is not supported for field '{}'",
-                    spec.name
-                ));
+                return Err(format!("function '{name}' is not supported for field '{}'", spec.name));
             }
             let func = match lower.as_str() {
                 "startswith" => Func::StartsWith,
@@ -295,10 +269,7 @@ impl P<'_> {
         {
             let spec = self.spec(field)?;
             if spec.ops != Ops::List {
-                return Err(format!(
-                    "'{kind}' is not supported for field '{}'",
-                    spec.name
-                ));
+                return Err(format!("'{kind}' is not supported for field '{}'", spec.name));
             }
             self.expect(Tok::LParen, "'('")?;
             let Some(Tok::Ident(var)) = self.peek().cloned() else {
@@ -313,12 +284,7 @@ impl P<'_> {
             let cmp = self.cmp()?;
             let lit = self.literal()?;
             self.expect(Tok::RParen, "')'")?;
-            return Ok(Filter::Lambda {
-                field: spec.name,
-                all: kind.eq_ignore_ascii_case("all"),
-                cmp,
-                lit,
-            });
+            return Ok(Filter::Lambda { field: spec.name, all: kind.eq_ignore_ascii_case("all"), cmp, lit });
         }
         let spec = self.spec(&name)?;
         let cmp = self.cmp()?;
@@ -345,25 +311,15 @@ impl P<'_> {
                 self.i += 1;
                 Ok(s)
             }
-            _ => Err(format!(
-                "expected a field name but found '{}'",
-                self.describe()
-            )),
+            _ => Err(format!("expected a field name but found '{}'", self.describe())),
         }
     }
     fn spec(&self, name: &str) -> Result<FieldSpec, String> {
         let bare = name.strip_prefix("properties/").unwrap_or(name);
-        self.fields
-            .iter()
-            .copied()
-            .find(|f| f.name.eq_ignore_ascii_case(bare))
-            .ok_or_else(|| {
-                let names: Vec<&str> = self.fields.iter().map(|f| f.name).collect();
-                format!(
-                    "field '{name}' is not supported; supported fields are {}",
-                    names.join(", ")
-                )
-            })
+        self.fields.iter().copied().find(|f| f.name.eq_ignore_ascii_case(bare)).ok_or_else(|| {
+            let names: Vec<&str> = self.fields.iter().map(|f| f.name).collect();
+            format!("field '{name}' is not supported; supported fields are {}", names.join(", "))
+        })
     }
     fn cmp(&mut self) -> Result<Cmp, String> {
         let c = match self.peek() {
@@ -375,16 +331,11 @@ impl P<'_> {
                 "lt" => Cmp::Lt,
                 "le" => Cmp::Le,
                 _ => {
-                    return Err(format!(
-                        "expected an operator (eq, ne, gt, ge, lt, le) but found '{s}'"
-                    ));
+                    return Err(format!("expected an operator (eq, ne, gt, ge, lt, le) but found '{s}'"));
                 }
             },
             _ => {
-                return Err(format!(
-                    "expected an operator but found '{}'",
-                    self.describe()
-                ));
+                return Err(format!("expected an operator but found '{}'", self.describe()));
             }
         };
         self.i += 1;
@@ -396,10 +347,7 @@ impl P<'_> {
                 self.i += 1;
                 Ok(s)
             }
-            _ => Err(format!(
-                "expected a quoted string but found '{}'",
-                self.describe()
-            )),
+            _ => Err(format!("expected a quoted string but found '{}'", self.describe())),
         }
     }
     fn literal(&mut self) -> Result<Lit, String> {
@@ -459,21 +407,12 @@ impl Filter {
                     Func::EndsWith => v.ends_with(&n),
                 }
             }
-            Filter::Lambda {
-                field,
-                all,
-                cmp,
-                lit,
-            } => {
+            Filter::Lambda { field, all, cmp, lit } => {
                 let FieldValue::List(items) = get(field) else {
                     return false;
                 };
                 let test = |s: &String| compare(&FieldValue::Str(s.clone()), *cmp, lit);
-                if *all {
-                    items.iter().all(test)
-                } else {
-                    items.iter().any(test)
-                }
+                if *all { items.iter().all(test) } else { items.iter().any(test) }
             }
         }
     }
@@ -483,12 +422,8 @@ impl Filter {
 mod tests {
     use super::*;
 
-    const FIELDS: &[FieldSpec] = &[
-        f("name", Ops::All),
-        f("displayName", Ops::All),
-        f("state", Ops::Eq),
-        f("tags", Ops::List),
-    ];
+    const FIELDS: &[FieldSpec] =
+        &[f("name", Ops::All), f("displayName", Ops::All), f("state", Ops::Eq), f("tags", Ops::List)];
 
     fn matches(filter: &str, name: &str, state: &str) -> bool {
         let f = parse(filter, FIELDS).unwrap();
@@ -505,22 +440,10 @@ mod tests {
     fn comparisons_functions_and_logic() {
         assert!(matches("name eq 'Growth'", "growth", "active"));
         assert!(!matches("name ne 'growth'", "growth", "active"));
-        assert!(matches(
-            "startswith(name, 'gro') and state eq 'active'",
-            "growth",
-            "active"
-        ));
-        assert!(matches(
-            "contains(properties/displayName,'team g')",
-            "growth",
-            "active"
-        ));
+        assert!(matches("startswith(name, 'gro') and state eq 'active'", "growth", "active"));
+        assert!(matches("contains(properties/displayName,'team g')", "growth", "active"));
         assert!(matches("substringof('row', name)", "growth", "active"));
-        assert!(matches(
-            "endswith(name,'th') or state eq 'x'",
-            "growth",
-            "suspended"
-        ));
+        assert!(matches("endswith(name,'th') or state eq 'x'", "growth", "suspended"));
         assert!(matches("not (state eq 'suspended')", "growth", "active"));
         assert!(matches("name gt 'a' and name lt 'h'", "growth", "active"));
         assert!(matches("tags/any(t: t eq 'quota')", "growth", "active"));
@@ -530,33 +453,15 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        assert!(parse("owner eq 'x'", FIELDS).unwrap_err().contains(
-            "field 'owner' is not supported; supported fields are name, displayName, state, tags"
-        ));
         assert!(
-            parse("state ne 'active'", FIELDS)
+            parse("owner eq 'x'", FIELDS)
                 .unwrap_err()
-                .contains("only 'eq' is supported for field 'state'")
+                .contains("field 'owner' is not supported; supported fields are name, displayName, state, tags")
         );
-        assert!(
-            parse("contains(state, 'a')", FIELDS)
-                .unwrap_err()
-                .contains("not supported for field 'state'")
-        );
-        assert!(
-            parse("name eq", FIELDS)
-                .unwrap_err()
-                .contains("expected a value")
-        );
-        assert!(
-            parse("name eq 'x' extra", FIELDS)
-                .unwrap_err()
-                .contains("unexpected 'extra'")
-        );
-        assert!(
-            parse("name eq 'x", FIELDS)
-                .unwrap_err()
-                .contains("not terminated")
-        );
+        assert!(parse("state ne 'active'", FIELDS).unwrap_err().contains("only 'eq' is supported for field 'state'"));
+        assert!(parse("contains(state, 'a')", FIELDS).unwrap_err().contains("not supported for field 'state'"));
+        assert!(parse("name eq", FIELDS).unwrap_err().contains("expected a value"));
+        assert!(parse("name eq 'x' extra", FIELDS).unwrap_err().contains("unexpected 'extra'"));
+        assert!(parse("name eq 'x", FIELDS).unwrap_err().contains("not terminated"));
     }
 }

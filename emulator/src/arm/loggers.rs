@@ -19,30 +19,18 @@ use crate::store::{Entity, EtagSeq, Props, Service, key};
 
 pub const TYPE: &str = "Microsoft.ApiManagement/service/loggers";
 const LABEL: &str = "Logger";
-const FIELDS: &[FieldSpec] = &[
-    f("name", Ops::All),
-    f("description", Ops::All),
-    f("loggerType", Ops::All),
-    f("resourceId", Ops::All),
-];
+const FIELDS: &[FieldSpec] =
+    &[f("name", Ops::All), f("description", Ops::All), f("loggerType", Ops::All), f("resourceId", Ops::All)];
 
 /// The logger contract.
 pub fn render(svc: &Service, e: &Entity) -> Value {
-    crud::resource(
-        format!("{}/loggers/{}", svc.id(), e.name),
-        TYPE,
-        &e.name,
-        Value::Object(e.properties.clone()),
-    )
+    crud::resource(format!("{}/loggers/{}", svc.id(), e.name), TYPE, &e.name, Value::Object(e.properties.clone()))
 }
 
 fn field(e: &Entity, name: &str) -> FieldValue {
     match name {
         "name" => FieldValue::Str(e.name.clone()),
-        other => e
-            .str(other)
-            .map(|s| FieldValue::Str(s.to_string()))
-            .unwrap_or(FieldValue::Null),
+        other => e.str(other).map(|s| FieldValue::Str(s.to_string())).unwrap_or(FieldValue::Null),
     }
 }
 
@@ -55,10 +43,7 @@ fn validate(input: &Props) -> Result<Props, ArmError> {
         &mut errors,
     );
     if input.get("loggerType").is_none_or(Value::is_null) {
-        errors.push(fe(
-            "loggerType",
-            "'loggerType' is required: applicationInsights, azureEventHub or azureMonitor.",
-        ));
+        errors.push(fe("loggerType", "'loggerType' is required: applicationInsights, azureEventHub or azureMonitor."));
     }
     crud::optional_string(input, "description", 256, &mut errors);
     crud::optional_bool(input, "isBuffered", &mut errors);
@@ -70,7 +55,10 @@ fn validate(input: &Props) -> Result<Props, ArmError> {
                 errors.push(fe("credentials", "An applicationInsights logger needs 'credentials.instrumentationKey' or 'credentials.connectionString'."));
             }
         }
-        (Some("azureEventHub"), None) => errors.push(fe("credentials", "An azureEventHub logger needs 'credentials' (name and connectionString, or identityClientId).")),
+        (Some("azureEventHub"), None) => errors.push(fe(
+            "credentials",
+            "An azureEventHub logger needs 'credentials' (name and connectionString, or identityClientId).",
+        )),
         _ => {}
     }
     crud::finish(errors)?;
@@ -93,10 +81,8 @@ fn protect_credentials(svc: &mut Service, seq: &mut EtagSeq, props: &mut Props) 
             continue;
         }
         let nv = format!("Logger-Credentials--{}", &crate::util::random_key()[..24]);
-        let nv_props = json!({"displayName": nv, "value": v, "secret": true, "tags": []})
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
+        let nv_props =
+            json!({"displayName": nv, "value": v, "secret": true, "tags": []}).as_object().cloned().unwrap_or_default();
         crud::upsert(&mut svc.named_values, seq, &nv, nv_props);
         creds.insert(k.into(), json!(format!("{{{{{nv}}}}}")));
     }
@@ -105,16 +91,9 @@ fn protect_credentials(svc: &mut Service, seq: &mut EtagSeq, props: &mut Props) 
 /// Diagnostics (service or API scope) that use logger `name`.
 fn users_of(svc: &Service, name: &str) -> Vec<String> {
     let id = format!("{}/loggers/{}", svc.id(), name).to_ascii_lowercase();
-    let uses = |d: &Entity| {
-        d.str("loggerId")
-            .is_some_and(|l| l.to_ascii_lowercase() == id)
-    };
-    let mut out: Vec<String> = svc
-        .diagnostics
-        .values()
-        .filter(|d| uses(d))
-        .map(|d| format!("diagnostics/{}", d.name))
-        .collect();
+    let uses = |d: &Entity| d.str("loggerId").is_some_and(|l| l.to_ascii_lowercase() == id);
+    let mut out: Vec<String> =
+        svc.diagnostics.values().filter(|d| uses(d)).map(|d| format!("diagnostics/{}", d.name)).collect();
     for a in svc.apis.values() {
         out.extend(
             a.diagnostics
@@ -131,11 +110,7 @@ pub fn collection(ctx: &Ctx) -> Result<ArmResponse, ArmError> {
     if ctx.req.method != Method::GET {
         return Err(method_not_allowed(ctx.req));
     }
-    ctx.read(|svc| {
-        paging::list(ctx.req, svc.loggers.values(), FIELDS, field, |e| {
-            render(svc, e)
-        })
-    })
+    ctx.read(|svc| paging::list(ctx.req, svc.loggers.values(), FIELDS, field, |e| render(svc, e)))
 }
 
 /// `loggers/{l}`
@@ -143,19 +118,12 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
     let req = ctx.req;
     match req.method {
         Method::GET | Method::HEAD => ctx.read(|svc| {
-            let e = svc
-                .loggers
-                .get(&key(name))
-                .ok_or_else(|| ArmError::not_found(LABEL))?;
+            let e = svc.loggers.get(&key(name)).ok_or_else(|| ArmError::not_found(LABEL))?;
             Ok(crud::read_response(req, render(svc, e), &e.etag))
         }),
         Method::PUT | Method::PATCH => {
             let patch = req.method == Method::PATCH;
-            let m = if patch {
-                Some(crud::require_if_match(req)?)
-            } else {
-                None
-            };
+            let m = if patch { Some(crud::require_if_match(req)?) } else { None };
             crud::check_name(name, 256, "logger id")?;
             let input = crud::body_properties(req)?;
             ctx.write(|svc, seq| {

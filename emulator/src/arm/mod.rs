@@ -62,10 +62,7 @@ impl ArmRequest {
 
     /// A query parameter by name (case-insensitive, first occurrence).
     pub fn query(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// All query parameters, decoded, in order.
@@ -80,11 +77,7 @@ impl ArmRequest {
 
     /// `scheme://host` as the client addressed us (for absolute `nextLink`s).
     pub fn base_url(&self) -> String {
-        let host = self
-            .headers
-            .get("host")
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
+        let host = self.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
         let scheme = self
             .headers
             .get("x-forwarded-proto")
@@ -110,30 +103,21 @@ impl ServiceRef {
 
     /// ARM's 404s for a missing subscription, resource group or service.
     pub fn missing(&self, world: &World) -> ArmError {
-        let sub_known = world.resource_groups.values().any(|g| {
-            g.subscription_id
-                .eq_ignore_ascii_case(&self.subscription_id)
-        });
+        let sub_known =
+            world.resource_groups.values().any(|g| g.subscription_id.eq_ignore_ascii_case(&self.subscription_id));
         if !sub_known {
             return ArmError::new(
                 StatusCode::NOT_FOUND,
                 "SubscriptionNotFound",
-                format!(
-                    "The subscription '{}' could not be found.",
-                    self.subscription_id
-                ),
+                format!("The subscription '{}' could not be found.", self.subscription_id),
             );
         }
-        let rg_key =
-            format!("{}/{}", self.subscription_id, self.resource_group).to_ascii_lowercase();
+        let rg_key = format!("{}/{}", self.subscription_id, self.resource_group).to_ascii_lowercase();
         if !world.resource_groups.contains_key(&rg_key) {
             return ArmError::new(
                 StatusCode::NOT_FOUND,
                 "ResourceGroupNotFound",
-                format!(
-                    "Resource group '{}' could not be found.",
-                    self.resource_group
-                ),
+                format!("Resource group '{}' could not be found.", self.resource_group),
             );
         }
         ArmError::new(
@@ -157,26 +141,19 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// Runs `f` on the service under the read lock (404 if the service does not exist).
     pub fn read<R>(&self, f: impl FnOnce(&Service) -> Result<R, ArmError>) -> Result<R, ArmError> {
-        self.emu
-            .store()
-            .read(|w| match w.services.get(&self.svc.key()) {
-                Some(s) => f(s),
-                None => Err(self.svc.missing(w)),
-            })
+        self.emu.store().read(|w| match w.services.get(&self.svc.key()) {
+            Some(s) => f(s),
+            None => Err(self.svc.missing(w)),
+        })
     }
 
     /// Runs `f` on the service under the write lock; persisted if it succeeds.
-    pub fn write<R>(
-        &self,
-        f: impl FnOnce(&mut Service, &mut EtagSeq) -> Result<R, ArmError>,
-    ) -> Result<R, ArmError> {
+    pub fn write<R>(&self, f: impl FnOnce(&mut Service, &mut EtagSeq) -> Result<R, ArmError>) -> Result<R, ArmError> {
         self.emu.store().write(|w| {
             if !w.services.contains_key(&self.svc.key()) {
                 return Err(self.svc.missing(w));
             }
-            let World {
-                services, etag_seq, ..
-            } = w;
+            let World { services, etag_seq, .. } = w;
             let svc = services.get_mut(&self.svc.key()).expect("checked above");
             f(svc, etag_seq)
         })
@@ -193,21 +170,12 @@ pub fn method_not_allowed(req: &ArmRequest) -> ArmError {
     ArmError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "MethodNotAllowed",
-        format!(
-            "The requested resource does not support http method '{}'.",
-            req.method
-        ),
+        format!("The requested resource does not support http method '{}'.", req.method),
     )
 }
 
 /// The axum fallback that serves every ARM path.
-pub async fn entry(
-    State(emu): State<Emulator>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn entry(State(emu): State<Emulator>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let req = ArmRequest::new(method, &uri, headers, body);
     match dispatch(&emu, &req) {
         Ok(r) => r.into_response(),
@@ -219,32 +187,20 @@ fn invalid_path(req: &ArmRequest) -> ArmError {
     ArmError::new(
         StatusCode::NOT_FOUND,
         "NotFound",
-        format!(
-            "No HTTP resource was found that matches the request URI '{}'.",
-            req.path
-        ),
+        format!("No HTTP resource was found that matches the request URI '{}'.", req.path),
     )
 }
 
 /// Routes one request.
 pub fn dispatch(emu: &Emulator, req: &ArmRequest) -> Result<ArmResponse, ArmError> {
-    let segs: Vec<String> = req
-        .path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| percent_decode(s, false))
-        .collect();
+    let segs: Vec<String> = req.path.split('/').filter(|s| !s.is_empty()).map(|s| percent_decode(s, false)).collect();
     let lit = |i: usize, s: &str| segs.get(i).is_some_and(|x| x.eq_ignore_ascii_case(s));
     if !lit(0, "subscriptions") || segs.len() < 2 {
         return Err(invalid_path(req));
     }
     let sub = segs[1].clone();
     // GET /subscriptions/{sub}/providers/Microsoft.ApiManagement/service
-    if segs.len() == 5
-        && lit(2, "providers")
-        && lit(3, "Microsoft.ApiManagement")
-        && lit(4, "service")
-    {
+    if segs.len() == 5 && lit(2, "providers") && lit(3, "Microsoft.ApiManagement") && lit(4, "service") {
         check_api_version(emu, req, None, "service")?;
         return service::list(emu, req, &sub, None);
     }
@@ -266,27 +222,15 @@ pub fn dispatch(emu: &Emulator, req: &ArmRequest) -> Result<ArmResponse, ArmErro
         check_api_version(emu, req, None, "service")?;
         return service::list(emu, req, &sub, Some(&rg));
     }
-    let svc = ServiceRef {
-        subscription_id: sub,
-        resource_group: rg,
-        name: segs[7].clone(),
-    };
+    let svc = ServiceRef { subscription_id: sub, resource_group: rg, name: segs[7].clone() };
     // Collections are at even positions after the service name; lower-case them for matching.
     let rest: Vec<String> = segs[8..]
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            if i % 2 == 0 {
-                s.to_ascii_lowercase()
-            } else {
-                s.clone()
-            }
-        })
+        .map(|(i, s)| if i % 2 == 0 { s.to_ascii_lowercase() } else { s.clone() })
         .collect();
-    let type_name = std::iter::once("service".to_string())
-        .chain(rest.iter().step_by(2).cloned())
-        .collect::<Vec<_>>()
-        .join("/");
+    let type_name =
+        std::iter::once("service".to_string()).chain(rest.iter().step_by(2).cloned()).collect::<Vec<_>>().join("/");
     check_api_version(emu, req, Some(&svc), &type_name)?;
     let ctx = Ctx { emu, req, svc };
     let r: Vec<&str> = rest.iter().map(String::as_str).collect();
@@ -306,20 +250,16 @@ pub fn dispatch(emu: &Emulator, req: &ArmRequest) -> Result<ArmResponse, ArmErro
 
         ["subscriptions"] => subscriptions::collection(&ctx),
         ["subscriptions", s] => subscriptions::item(&ctx, s),
-        ["subscriptions", s, "listsecrets"] if m == Method::POST => {
-            subscriptions::list_secrets(&ctx, s)
-        }
+        ["subscriptions", s, "listsecrets"] if m == Method::POST => subscriptions::list_secrets(&ctx, s),
         ["subscriptions", s, "regenerateprimarykey"] if m == Method::POST => {
             subscriptions::regenerate(&ctx, s, "primaryKey")
         }
         ["subscriptions", s, "regeneratesecondarykey"] if m == Method::POST => {
             subscriptions::regenerate(&ctx, s, "secondaryKey")
         }
-        [
-            "subscriptions",
-            _,
-            "listsecrets" | "regenerateprimarykey" | "regeneratesecondarykey",
-        ] => Err(method_not_allowed(req)),
+        ["subscriptions", _, "listsecrets" | "regenerateprimarykey" | "regeneratesecondarykey"] => {
+            Err(method_not_allowed(req))
+        }
 
         ["apis"] => apis::collection(&ctx),
         ["apis", a] => apis::item(&ctx, a),
@@ -347,9 +287,7 @@ pub fn dispatch(emu: &Emulator, req: &ArmRequest) -> Result<ArmResponse, ArmErro
         ["namedvalues"] => named_values::collection(&ctx),
         ["namedvalues", n] => named_values::item(&ctx, n),
         ["namedvalues", n, "listvalue"] if m == Method::POST => named_values::list_value(&ctx, n),
-        ["namedvalues", n, "refreshsecret"] if m == Method::POST => {
-            named_values::refresh_secret(&ctx, n)
-        }
+        ["namedvalues", n, "refreshsecret"] if m == Method::POST => named_values::refresh_secret(&ctx, n),
 
         ["loggers"] => loggers::collection(&ctx),
         ["loggers", l] => loggers::item(&ctx, l),
@@ -387,10 +325,7 @@ fn check_api_version(
         return Ok(());
     }
     let location = svc
-        .and_then(|s| {
-            emu.store()
-                .read(|w| w.services.get(&s.key()).map(|s| s.location.clone()))
-        })
+        .and_then(|s| emu.store().read(|w| w.services.get(&s.key()).map(|s| s.location.clone())))
         .unwrap_or_else(|| "East US".to_string())
         .to_ascii_lowercase()
         .replace(' ', "");

@@ -21,11 +21,7 @@ use crate::validate::policy::named_value_references;
 
 pub const TYPE: &str = "Microsoft.ApiManagement/service/namedValues";
 const LABEL: &str = "Named value";
-const FIELDS: &[FieldSpec] = &[
-    f("name", Ops::All),
-    f("displayName", Ops::All),
-    f("tags", Ops::List),
-];
+const FIELDS: &[FieldSpec] = &[f("name", Ops::All), f("displayName", Ops::All), f("tags", Ops::List)];
 
 /// The named value contract; secret values are omitted.
 pub fn render(svc: &Service, e: &Entity) -> Value {
@@ -33,12 +29,7 @@ pub fn render(svc: &Service, e: &Entity) -> Value {
     if e.bool("secret") == Some(true) {
         props.remove("value");
     }
-    crud::resource(
-        format!("{}/namedValues/{}", svc.id(), e.name),
-        TYPE,
-        &e.name,
-        Value::Object(props),
-    )
+    crud::resource(format!("{}/namedValues/{}", svc.id(), e.name), TYPE, &e.name, Value::Object(props))
 }
 
 fn field(e: &Entity, name: &str) -> FieldValue {
@@ -48,67 +39,41 @@ fn field(e: &Entity, name: &str) -> FieldValue {
             e.properties
                 .get("tags")
                 .and_then(Value::as_array)
-                .map(|t| {
-                    t.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
+                .map(|t| t.iter().filter_map(Value::as_str).map(str::to_string).collect())
                 .unwrap_or_default(),
         ),
-        other => e
-            .str(other)
-            .map(|s| FieldValue::Str(s.to_string()))
-            .unwrap_or(FieldValue::Null),
+        other => e.str(other).map(|s| FieldValue::Str(s.to_string())).unwrap_or(FieldValue::Null),
     }
 }
 
 fn validate(svc: &Service, name: &str, input: &Props) -> Result<Props, ArmError> {
     let mut errors = Vec::new();
     if let Some(d) = crud::required_string(input, "displayName", 256, &mut errors) {
-        if !d
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
-        {
+        if !d.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
             errors.push(fe(
                 "displayName",
-                format!(
-                    "'displayName' may contain only letters, digits, '-', '.' and '_'; it is '{d}'."
-                ),
+                format!("'displayName' may contain only letters, digits, '-', '.' and '_'; it is '{d}'."),
             ));
         }
         if let Some(other) = svc.named_values.values().find(|n| {
-            !n.name.eq_ignore_ascii_case(name)
-                && n.str("displayName")
-                    .is_some_and(|x| x.eq_ignore_ascii_case(&d))
+            !n.name.eq_ignore_ascii_case(name) && n.str("displayName").is_some_and(|x| x.eq_ignore_ascii_case(&d))
         }) {
             errors.push(fe(
                 "displayName",
-                format!(
-                    "Display name '{d}' is already used by named value '{}'.",
-                    other.name
-                ),
+                format!("Display name '{d}' is already used by named value '{}'.", other.name),
             ));
         }
     }
     let key_vault = input.get("keyVault").filter(|v| !v.is_null());
     match input.get("value") {
         Some(Value::String(v)) if v.chars().count() <= 4096 => {}
-        Some(Value::String(_)) => {
-            errors.push(fe("value", "'value' must be at most 4096 characters long."))
-        }
+        Some(Value::String(_)) => errors.push(fe("value", "'value' must be at most 4096 characters long.")),
         None | Some(Value::Null) if key_vault.is_some() => {}
-        None | Some(Value::Null) => errors.push(fe(
-            "value",
-            "'value' is required unless 'keyVault' is given.",
-        )),
+        None | Some(Value::Null) => errors.push(fe("value", "'value' is required unless 'keyVault' is given.")),
         Some(v) => errors.push(fe("value", format!("'value' must be a string; it is {v}."))),
     }
     if let Some(kv) = key_vault
-        && !kv
-            .get("secretIdentifier")
-            .and_then(Value::as_str)
-            .is_some_and(|s| s.starts_with("https://"))
+        && !kv.get("secretIdentifier").and_then(Value::as_str).is_some_and(|s| s.starts_with("https://"))
     {
         errors.push(fe(
             "keyVault.secretIdentifier",
@@ -118,15 +83,10 @@ fn validate(svc: &Service, name: &str, input: &Props) -> Result<Props, ArmError>
     crud::optional_bool(input, "secret", &mut errors);
     if let Some(t) = input.get("tags").filter(|v| !v.is_null()) {
         let ok = t.as_array().is_some_and(|a| {
-            a.len() <= 32
-                && a.iter()
-                    .all(|x| x.as_str().is_some_and(|s| !s.is_empty() && s.len() <= 160))
+            a.len() <= 32 && a.iter().all(|x| x.as_str().is_some_and(|s| !s.is_empty() && s.len() <= 160))
         });
         if !ok {
-            errors.push(fe(
-                "tags",
-                "'tags' must be an array of at most 32 non-empty strings.",
-            ));
+            errors.push(fe("tags", "'tags' must be an array of at most 32 non-empty strings."));
         }
     }
     crud::finish(errors)?;
@@ -140,11 +100,7 @@ fn validate(svc: &Service, name: &str, input: &Props) -> Result<Props, ArmError>
 fn referencing_policies(svc: &Service, d: &str) -> Vec<String> {
     svc.policies()
         .into_iter()
-        .filter(|(_, xml)| {
-            named_value_references(xml)
-                .iter()
-                .any(|n| n.eq_ignore_ascii_case(d))
-        })
+        .filter(|(_, xml)| named_value_references(xml).iter().any(|n| n.eq_ignore_ascii_case(d)))
         .map(|(scope, _)| match scope {
             PolicyScope::Global => "global".to_string(),
             PolicyScope::Product(p) => format!("product '{p}'"),
@@ -159,11 +115,7 @@ pub fn collection(ctx: &Ctx) -> Result<ArmResponse, ArmError> {
     if ctx.req.method != Method::GET {
         return Err(method_not_allowed(ctx.req));
     }
-    ctx.read(|svc| {
-        paging::list(ctx.req, svc.named_values.values(), FIELDS, field, |e| {
-            render(svc, e)
-        })
-    })
+    ctx.read(|svc| paging::list(ctx.req, svc.named_values.values(), FIELDS, field, |e| render(svc, e)))
 }
 
 /// `namedValues/{n}`
@@ -171,10 +123,7 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
     let req = ctx.req;
     match req.method {
         Method::GET | Method::HEAD => ctx.read(|svc| {
-            let e = svc
-                .named_values
-                .get(&key(name))
-                .ok_or_else(|| ArmError::not_found(LABEL))?;
+            let e = svc.named_values.get(&key(name)).ok_or_else(|| ArmError::not_found(LABEL))?;
             Ok(crud::read_response(req, render(svc, e), &e.etag))
         }),
         Method::PUT => {
@@ -193,10 +142,7 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
             let m = crud::require_if_match(req)?;
             let input = crud::body_properties(req)?;
             ctx.write(|svc, seq| {
-                let e = svc
-                    .named_values
-                    .get(&key(name))
-                    .ok_or_else(|| ArmError::not_found(LABEL))?;
+                let e = svc.named_values.get(&key(name)).ok_or_else(|| ArmError::not_found(LABEL))?;
                 crud::check_match(&m, &e.etag, LABEL, name)?;
                 let props = validate(svc, name, &crud::merge(&e.properties, &input))?;
                 let (_, k) = crud::upsert(&mut svc.named_values, seq, name, props);
@@ -229,15 +175,8 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
 /// `POST namedValues/{n}/listValue`
 pub fn list_value(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
     ctx.read(|svc| {
-        let e = svc
-            .named_values
-            .get(&key(name))
-            .ok_or_else(|| ArmError::not_found(LABEL))?;
-        Ok(ArmResponse::new(
-            StatusCode::OK,
-            Some(json!({ "value": e.str("value") })),
-            Some(e.etag.clone()),
-        ))
+        let e = svc.named_values.get(&key(name)).ok_or_else(|| ArmError::not_found(LABEL))?;
+        Ok(ArmResponse::new(StatusCode::OK, Some(json!({ "value": e.str("value") })), Some(e.etag.clone())))
     })
 }
 
@@ -246,7 +185,10 @@ pub fn refresh_secret(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
     ctx.write(|svc, seq| {
         let e = svc.named_values.get_mut(&key(name)).ok_or_else(|| ArmError::not_found(LABEL))?;
         if e.properties.get("keyVault").is_none_or(Value::is_null) {
-            return Err(ArmError::field("keyVault", format!("Named value '{name}' is not a Key Vault reference; there is nothing to refresh.")));
+            return Err(ArmError::field(
+                "keyVault",
+                format!("Named value '{name}' is not a Key Vault reference; there is nothing to refresh."),
+            ));
         }
         e.etag = seq.issue();
         let e = &svc.named_values[&key(name)];

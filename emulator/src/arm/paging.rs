@@ -50,11 +50,7 @@ pub fn page_params(req: &ArmRequest) -> Result<Page, ArmError> {
             }
         },
     };
-    Ok(Page {
-        top: top.unwrap_or(PAGE_SIZE),
-        skip,
-        top_given: top.is_some(),
-    })
+    Ok(Page { top: top.unwrap_or(PAGE_SIZE), skip, top_given: top.is_some() })
 }
 
 /// Parses `$filter` against `fields` (an empty list means the collection takes no filter).
@@ -63,10 +59,7 @@ pub fn filter_param(req: &ArmRequest, fields: &[FieldSpec]) -> Result<Option<Fil
         return Ok(None);
     };
     if fields.is_empty() {
-        return Err(ArmError::field(
-            "$filter",
-            "This collection does not support '$filter'.",
-        ));
+        return Err(ArmError::field("$filter", "This collection does not support '$filter'."));
     }
     filter::parse(text, fields)
         .map(Some)

@@ -50,23 +50,14 @@ impl Scope {
         Ok(match self {
             Scope::Global => format!("{id}/policies"),
             Scope::Product(p) => {
-                let prod = svc
-                    .products
-                    .get(&key(p))
-                    .ok_or_else(|| ArmError::not_found("Product"))?;
+                let prod = svc.products.get(&key(p)).ok_or_else(|| ArmError::not_found("Product"))?;
                 format!("{id}/products/{}/policies", prod.entity.name)
             }
             Scope::Api(a) => format!("{id}/apis/{}/policies", apis::api(svc, a)?.entity.name),
             Scope::Operation(a, o) => {
                 let x = apis::api(svc, a)?;
-                let op = x
-                    .operations
-                    .get(&key(o))
-                    .ok_or_else(|| ArmError::not_found("Operation"))?;
-                format!(
-                    "{id}/apis/{}/operations/{}/policies",
-                    x.entity.name, op.entity.name
-                )
+                let op = x.operations.get(&key(o)).ok_or_else(|| ArmError::not_found("Operation"))?;
+                format!("{id}/apis/{}/operations/{}/policies", x.entity.name, op.entity.name)
             }
         })
     }
@@ -74,19 +65,10 @@ impl Scope {
     fn slot<'a>(&self, svc: &'a Service) -> Result<&'a Option<Entity>, ArmError> {
         Ok(match self {
             Scope::Global => &svc.policy,
-            Scope::Product(p) => {
-                &svc.products
-                    .get(&key(p))
-                    .ok_or_else(|| ArmError::not_found("Product"))?
-                    .policy
-            }
+            Scope::Product(p) => &svc.products.get(&key(p)).ok_or_else(|| ArmError::not_found("Product"))?.policy,
             Scope::Api(a) => &apis::api(svc, a)?.policy,
             Scope::Operation(a, o) => {
-                &apis::api(svc, a)?
-                    .operations
-                    .get(&key(o))
-                    .ok_or_else(|| ArmError::not_found("Operation"))?
-                    .policy
+                &apis::api(svc, a)?.operations.get(&key(o)).ok_or_else(|| ArmError::not_found("Operation"))?.policy
             }
         })
     }
@@ -96,11 +78,7 @@ impl Scope {
         Ok(match self {
             Scope::Global => &mut svc.policy,
             Scope::Product(p) => {
-                &mut svc
-                    .products
-                    .get_mut(&key(p))
-                    .ok_or_else(|| ArmError::not_found("Product"))?
-                    .policy
+                &mut svc.products.get_mut(&key(p)).ok_or_else(|| ArmError::not_found("Product"))?.policy
             }
             Scope::Api(a) => {
                 let k = api_key(svc, a)?;
@@ -122,12 +100,7 @@ impl Scope {
 }
 
 /// Renders a stored policy in `format` (`None` = default `xml` export without a `format` field).
-fn render(
-    svc: &Service,
-    scope: &Scope,
-    e: &Entity,
-    format: Option<Format>,
-) -> Result<Value, ArmError> {
+fn render(svc: &Service, scope: &Scope, e: &Entity, format: Option<Format>) -> Result<Value, ArmError> {
     let stored = e.str("value").unwrap_or_default();
     let value = match format {
         Some(Format::RawXml) => stored.to_string(),
@@ -142,12 +115,7 @@ fn render(
         Some(Format::Xml) => props["format"] = json!("xml"),
         None => {}
     }
-    Ok(crud::resource(
-        format!("{}/{}", scope.collection_id(svc)?, e.name),
-        scope.type_name(),
-        &e.name,
-        props,
-    ))
+    Ok(crud::resource(format!("{}/{}", scope.collection_id(svc)?, e.name), scope.type_name(), &e.name, props))
 }
 
 fn format_param(v: Option<&str>, target: &str) -> Result<Option<Format>, ArmError> {
@@ -161,10 +129,7 @@ fn format_param(v: Option<&str>, target: &str) -> Result<Option<Format>, ArmErro
                 "Policy format '{f}' (fetching the policy from a URL) is not supported by the emulator; send the XML inline with 'xml' or 'rawxml'."
             ),
         )),
-        Some(f) => Err(ArmError::field(
-            target,
-            format!("'{target}' must be 'xml' or 'rawxml'; it is '{f}'."),
-        )),
+        Some(f) => Err(ArmError::field(target, format!("'{target}' must be 'xml' or 'rawxml'; it is '{f}'."))),
     }
 }
 
@@ -190,9 +155,7 @@ pub fn item(ctx: &Ctx, scope: Scope, id: &str) -> Result<ArmResponse, ArmError> 
             Method::PUT => ArmError::new(
                 StatusCode::BAD_REQUEST,
                 "BadRequest",
-                format!(
-                    "Policy identifier '{id}' is invalid: the policy of a scope is always named 'policy'."
-                ),
+                format!("Policy identifier '{id}' is invalid: the policy of a scope is always named 'policy'."),
             ),
             _ => ArmError::not_found("Policy"),
         });
@@ -201,32 +164,26 @@ pub fn item(ctx: &Ctx, scope: Scope, id: &str) -> Result<ArmResponse, ArmError> 
         Method::GET | Method::HEAD => {
             let format = format_param(req.query("format"), "format")?;
             ctx.read(|svc| {
-                let e = scope
-                    .slot(svc)?
-                    .as_ref()
-                    .ok_or_else(|| ArmError::not_found("Policy"))?;
-                Ok(crud::read_response(
-                    req,
-                    render(svc, &scope, e, format)?,
-                    &e.etag,
-                ))
+                let e = scope.slot(svc)?.as_ref().ok_or_else(|| ArmError::not_found("Policy"))?;
+                Ok(crud::read_response(req, render(svc, &scope, e, format)?, &e.etag))
             })
         }
         Method::PUT => {
             let input = crud::body_properties(req)?;
             let format = format_param(input.get("format").and_then(Value::as_str), "format")?;
             let Some(value) = input.get("value").and_then(Value::as_str) else {
-                return Err(ArmError::field(
-                    "value",
-                    "'value' is required: the policy document.",
-                ));
+                return Err(ArmError::field("value", "'value' is required: the policy document."));
             };
             let text = normalize(value);
             ctx.write(|svc, seq| {
                 let current = scope.slot(svc)?.as_ref().map(|e| e.etag.clone());
                 crud::check_put(req, current.as_deref(), "Policy", "policy")?;
                 if let Err(issues) = validate(&text, format.unwrap_or(Format::Xml), svc) {
-                    let mut e = ArmError::new(StatusCode::BAD_REQUEST, "ValidationError", "One or more fields contain incorrect values:");
+                    let mut e = ArmError::new(
+                        StatusCode::BAD_REQUEST,
+                        "ValidationError",
+                        "One or more fields contain incorrect values:",
+                    );
                     e.details = issues
                         .into_iter()
                         .map(|i| json!({"code": "ValidationError", "target": "representation", "message": i.message}))

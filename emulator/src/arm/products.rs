@@ -37,34 +37,22 @@ pub const FIELDS: &[super::filter::FieldSpec] = &[
 
 /// The product contract.
 pub fn render(svc: &Service, e: &Entity) -> Value {
-    crud::resource(
-        format!("{}/products/{}", svc.id(), e.name),
-        TYPE,
-        &e.name,
-        Value::Object(e.properties.clone()),
-    )
+    crud::resource(format!("{}/products/{}", svc.id(), e.name), TYPE, &e.name, Value::Object(e.properties.clone()))
 }
 
 fn field(e: &Entity, name: &str) -> FieldValue {
     match name {
         "name" => FieldValue::Str(e.name.clone()),
-        other => e
-            .str(other)
-            .map(|s| FieldValue::Str(s.to_string()))
-            .unwrap_or(FieldValue::Null),
+        other => e.str(other).map(|s| FieldValue::Str(s.to_string())).unwrap_or(FieldValue::Null),
     }
 }
 
 fn product<'a>(svc: &'a Service, p: &str) -> Result<&'a Product, ArmError> {
-    svc.products
-        .get(&key(p))
-        .ok_or_else(|| ArmError::not_found(LABEL))
+    svc.products.get(&key(p)).ok_or_else(|| ArmError::not_found(LABEL))
 }
 
 fn product_mut<'a>(svc: &'a mut Service, p: &str) -> Result<&'a mut Product, ArmError> {
-    svc.products
-        .get_mut(&key(p))
-        .ok_or_else(|| ArmError::not_found(LABEL))
+    svc.products.get_mut(&key(p)).ok_or_else(|| ArmError::not_found(LABEL))
 }
 
 fn validate(props: &Props) -> Result<Props, ArmError> {
@@ -79,27 +67,15 @@ fn validate(props: &Props) -> Result<Props, ArmError> {
         && !v.is_null()
         && v.as_i64().is_none_or(|n| n < 0)
     {
-        errors.push(fe(
-            "subscriptionsLimit",
-            "'subscriptionsLimit' must be a non-negative integer or null.",
-        ));
+        errors.push(fe("subscriptionsLimit", "'subscriptionsLimit' must be a non-negative integer or null."));
     }
-    let sub_required = props
-        .get("subscriptionRequired")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
+    let sub_required = props.get("subscriptionRequired").and_then(Value::as_bool).unwrap_or(true);
     if !sub_required && props.get("approvalRequired").and_then(Value::as_bool) == Some(true) {
-        errors.push(fe(
-            "approvalRequired",
-            "'approvalRequired' can only be true when 'subscriptionRequired' is true.",
-        ));
+        errors.push(fe("approvalRequired", "'approvalRequired' can only be true when 'subscriptionRequired' is true."));
     }
     crud::finish(errors)?;
     let mut out = props.clone();
-    out.insert(
-        "state".into(),
-        json!(state.unwrap_or_else(|| "notPublished".into())),
-    );
+    out.insert("state".into(), json!(state.unwrap_or_else(|| "notPublished".into())));
     out.entry("subscriptionRequired").or_insert(json!(true));
     if sub_required {
         out.entry("approvalRequired").or_insert(json!(false));
@@ -113,15 +89,7 @@ pub fn collection(ctx: &Ctx) -> Result<ArmResponse, ArmError> {
     if ctx.req.method != Method::GET {
         return Err(method_not_allowed(ctx.req));
     }
-    ctx.read(|svc| {
-        paging::list(
-            ctx.req,
-            svc.products.values().map(|p| &p.entity),
-            FIELDS,
-            field,
-            |e| render(svc, e),
-        )
-    })
+    ctx.read(|svc| paging::list(ctx.req, svc.products.values().map(|p| &p.entity), FIELDS, field, |e| render(svc, e)))
 }
 
 /// `products/{p}`
@@ -130,11 +98,7 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
     match req.method {
         Method::GET | Method::HEAD => ctx.read(|svc| {
             let p = product(svc, name)?;
-            Ok(crud::read_response(
-                req,
-                render(svc, &p.entity),
-                &p.entity.etag,
-            ))
+            Ok(crud::read_response(req, render(svc, &p.entity), &p.entity.etag))
         }),
         Method::PUT => {
             crud::check_name(name, 256, "product id")?;
@@ -151,28 +115,13 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
                         false
                     }
                     None => {
-                        let entity = Entity {
-                            name: name.to_string(),
-                            etag,
-                            properties: props,
-                        };
-                        svc.products.insert(
-                            key(name),
-                            Product {
-                                entity,
-                                policy: None,
-                                api_links: Table::new(),
-                            },
-                        );
+                        let entity = Entity { name: name.to_string(), etag, properties: props };
+                        svc.products.insert(key(name), Product { entity, policy: None, api_links: Table::new() });
                         true
                     }
                 };
                 let p = &svc.products[&key(name)];
-                Ok(crud::written(
-                    created,
-                    render(svc, &p.entity),
-                    &p.entity.etag,
-                ))
+                Ok(crud::written(created, render(svc, &p.entity), &p.entity.etag))
             })
         }
         Method::PATCH => {
@@ -186,18 +135,12 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
                 p.entity.properties = props;
                 p.entity.etag = seq.issue();
                 let p = &svc.products[&key(name)];
-                Ok(crud::read_response(
-                    req,
-                    render(svc, &p.entity),
-                    &p.entity.etag,
-                ))
+                Ok(crud::read_response(req, render(svc, &p.entity), &p.entity.etag))
             })
         }
         Method::DELETE => {
             let m = crud::require_if_match(req)?;
-            let delete_subs = req
-                .query("deleteSubscriptions")
-                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            let delete_subs = req.query("deleteSubscriptions").is_some_and(|v| v.eq_ignore_ascii_case("true"));
             ctx.write(|svc, seq| {
                 let Some(p) = svc.products.get(&key(name)) else { return Ok(crud::deleted(false)) };
                 crud::check_match(&m, &p.entity.etag, LABEL, name)?;
@@ -232,9 +175,7 @@ fn linked_api(link: &Entity) -> Option<&str> {
 }
 
 fn find_link<'a>(p: &'a Product, api: &str) -> Option<(&'a String, &'a Entity)> {
-    p.api_links
-        .iter()
-        .find(|(_, l)| linked_api(l).is_some_and(|a| a.eq_ignore_ascii_case(api)))
+    p.api_links.iter().find(|(_, l)| linked_api(l).is_some_and(|a| a.eq_ignore_ascii_case(api)))
 }
 
 /// `products/{p}/apis`: the linked APIs.
@@ -250,13 +191,7 @@ pub fn apis_collection(ctx: &Ctx, p: &str) -> Result<ArmResponse, ArmError> {
             .filter_map(linked_api)
             .filter_map(|a| svc.apis.get(&key(a)).map(|a| &a.entity))
             .collect();
-        paging::list(
-            ctx.req,
-            linked.into_iter(),
-            apis::FIELDS,
-            apis::field,
-            |e| apis::render(svc, e),
-        )
+        paging::list(ctx.req, linked.into_iter(), apis::FIELDS, apis::field, |e| apis::render(svc, e))
     })
 }
 
@@ -274,27 +209,17 @@ pub fn api_link_by_api(ctx: &Ctx, p: &str, a: &str) -> Result<ArmResponse, ArmEr
         }),
         Method::PUT => ctx.write(|svc, seq| {
             product(svc, p)?;
-            let api = svc
-                .apis
-                .get(&key(a))
-                .ok_or_else(|| ArmError::not_found("Api"))?;
+            let api = svc.apis.get(&key(a)).ok_or_else(|| ArmError::not_found("Api"))?;
             let api_name = api.entity.name.clone();
             let api_id = format!("{}/apis/{}", svc.id(), api_name);
             let prod = product_mut(svc, p)?;
             let created = find_link(prod, a).is_none();
             if created {
-                let props = json!({ "apiId": api_id })
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default();
+                let props = json!({ "apiId": api_id }).as_object().cloned().unwrap_or_default();
                 crud::upsert(&mut prod.api_links, seq, &api_name, props);
             }
             let api = &svc.apis[&key(a)];
-            Ok(crud::written(
-                created,
-                apis::render(svc, &api.entity),
-                &api.entity.etag,
-            ))
+            Ok(crud::written(created, apis::render(svc, &api.entity), &api.entity.etag))
         }),
         Method::DELETE => ctx.write(|svc, seq| {
             let prod = product_mut(svc, p)?;
@@ -312,12 +237,7 @@ pub fn api_link_by_api(ctx: &Ctx, p: &str, a: &str) -> Result<ArmResponse, ArmEr
 
 fn render_link(svc: &Service, p: &Product, l: &Entity) -> Value {
     crud::resource(
-        format!(
-            "{}/products/{}/apiLinks/{}",
-            svc.id(),
-            p.entity.name,
-            l.name
-        ),
+        format!("{}/products/{}/apiLinks/{}", svc.id(), p.entity.name, l.name),
         LINK_TYPE,
         &l.name,
         Value::Object(l.properties.clone()),
@@ -338,10 +258,7 @@ pub fn links_collection(ctx: &Ctx, p: &str) -> Result<ArmResponse, ArmError> {
             fields,
             |l: &Entity, n| match n {
                 "name" => FieldValue::Str(l.name.clone()),
-                _ => l
-                    .str("apiId")
-                    .map(|s| FieldValue::Str(s.to_string()))
-                    .unwrap_or(FieldValue::Null),
+                _ => l.str("apiId").map(|s| FieldValue::Str(s.to_string())).unwrap_or(FieldValue::Null),
             },
             |l| render_link(svc, prod, l),
         )
@@ -354,10 +271,7 @@ pub fn link_item(ctx: &Ctx, p: &str, link: &str) -> Result<ArmResponse, ArmError
     match req.method {
         Method::GET | Method::HEAD => ctx.read(|svc| {
             let prod = product(svc, p)?;
-            let l = prod
-                .api_links
-                .get(&key(link))
-                .ok_or_else(|| ArmError::not_found("Product API link"))?;
+            let l = prod.api_links.get(&key(link)).ok_or_else(|| ArmError::not_found("Product API link"))?;
             Ok(crud::read_response(req, render_link(svc, prod, l), &l.etag))
         }),
         Method::PUT => {
@@ -401,10 +315,7 @@ pub fn link_item(ctx: &Ctx, p: &str, link: &str) -> Result<ArmResponse, ArmError
                         "The API is already linked to product '{p}' by link '{k}'."
                     )));
                 }
-                let props = json!({ "apiId": api_id })
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default();
+                let props = json!({ "apiId": api_id }).as_object().cloned().unwrap_or_default();
                 let (created, k) = crud::upsert(&mut prod.api_links, seq, link, props);
                 let prod = &svc.products[&key(p)];
                 let l = &prod.api_links[&k];
@@ -437,14 +348,8 @@ pub fn by_api(ctx: &Ctx, a: &str) -> Result<ArmResponse, ArmError> {
         if !svc.apis.contains_key(&key(a)) {
             return Err(ArmError::not_found("Api"));
         }
-        let prods: Vec<&Entity> = svc
-            .products
-            .values()
-            .filter(|p| find_link(p, a).is_some())
-            .map(|p| &p.entity)
-            .collect();
-        paging::list(ctx.req, prods.into_iter(), FIELDS, field, |e| {
-            render(svc, e)
-        })
+        let prods: Vec<&Entity> =
+            svc.products.values().filter(|p| find_link(p, a).is_some()).map(|p| &p.entity).collect();
+        paging::list(ctx.req, prods.into_iter(), FIELDS, field, |e| render(svc, e))
     })
 }

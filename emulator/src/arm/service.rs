@@ -22,17 +22,8 @@ use crate::store::{Entity, EtagSeq, Props, Service, State as World, Table};
 use crate::util::now_rfc3339;
 
 const TYPE: &str = "Microsoft.ApiManagement/service";
-const SKUS: &[&str] = &[
-    "Basic",
-    "BasicV2",
-    "Consumption",
-    "Developer",
-    "Isolated",
-    "Premium",
-    "PremiumV2",
-    "Standard",
-    "StandardV2",
-];
+const SKUS: &[&str] =
+    &["Basic", "BasicV2", "Consumption", "Developer", "Isolated", "Premium", "PremiumV2", "Standard", "StandardV2"];
 const READ_ONLY: &[&str] = &[
     "provisioningState",
     "targetProvisioningState",
@@ -73,51 +64,21 @@ pub fn computed_properties(name: &str, created: &str, sku: &str) -> Props {
     p.insert("provisioningState".into(), json!("Succeeded"));
     p.insert("targetProvisioningState".into(), json!(""));
     p.insert("createdAtUtc".into(), json!(created));
-    p.insert(
-        "gatewayUrl".into(),
-        json!(format!("https://{name}.azure-api.net")),
-    );
-    p.insert(
-        "developerPortalUrl".into(),
-        json!(format!("https://{name}.developer.azure-api.net")),
-    );
-    p.insert(
-        "managementApiUrl".into(),
-        json!(format!("https://{name}.management.azure-api.net")),
-    );
-    p.insert(
-        "portalUrl".into(),
-        json!(format!("https://{name}.portal.azure-api.net")),
-    );
+    p.insert("gatewayUrl".into(), json!(format!("https://{name}.azure-api.net")));
+    p.insert("developerPortalUrl".into(), json!(format!("https://{name}.developer.azure-api.net")));
+    p.insert("managementApiUrl".into(), json!(format!("https://{name}.management.azure-api.net")));
+    p.insert("portalUrl".into(), json!(format!("https://{name}.portal.azure-api.net")));
     if !v2 {
-        p.insert(
-            "scmUrl".into(),
-            json!(format!("https://{name}.scm.azure-api.net")),
-        );
+        p.insert("scmUrl".into(), json!(format!("https://{name}.scm.azure-api.net")));
     }
-    p.insert(
-        "platformVersion".into(),
-        json!(if v2 { "stv2.1" } else { "stv2" }),
-    );
-    p.insert(
-        "publicIPAddresses".into(),
-        if v2 {
-            Value::Null
-        } else {
-            json!(["20.119.0.17"])
-        },
-    );
+    p.insert("platformVersion".into(), json!(if v2 { "stv2.1" } else { "stv2" }));
+    p.insert("publicIPAddresses".into(), if v2 { Value::Null } else { json!(["20.119.0.17"]) });
     p.insert("privateIPAddresses".into(), Value::Null);
     p
 }
 
 /// Lists services in a subscription or resource group.
-pub fn list(
-    emu: &Emulator,
-    req: &ArmRequest,
-    sub: &str,
-    rg: Option<&str>,
-) -> Result<ArmResponse, ArmError> {
+pub fn list(emu: &Emulator, req: &ArmRequest, sub: &str, rg: Option<&str>) -> Result<ArmResponse, ArmError> {
     if req.method != Method::GET {
         return Err(method_not_allowed(req));
     }
@@ -149,9 +110,7 @@ pub fn list(
 pub fn item(ctx: &Ctx) -> Result<ArmResponse, ArmError> {
     let req = ctx.req;
     match req.method {
-        Method::GET | Method::HEAD => {
-            ctx.read(|svc| Ok(crud::read_response(req, render(svc), &svc.etag)))
-        }
+        Method::GET | Method::HEAD => ctx.read(|svc| Ok(crud::read_response(req, render(svc), &svc.etag))),
         Method::PUT => put(ctx),
         Method::PATCH => ctx.write(|svc, seq| {
             if let Some(m) = crud::if_match(req) {
@@ -180,18 +139,10 @@ pub fn item(ctx: &Ctx) -> Result<ArmResponse, ArmError> {
                 }
             }
             svc.etag = seq.issue();
-            Ok(ArmResponse::new(
-                StatusCode::OK,
-                Some(render(svc)),
-                Some(svc.etag.clone()),
-            ))
+            Ok(ArmResponse::new(StatusCode::OK, Some(render(svc)), Some(svc.etag.clone())))
         }),
         Method::DELETE => ctx.emu.store().write(|w| {
-            let key = World::service_key(
-                &ctx.svc.subscription_id,
-                &ctx.svc.resource_group,
-                &ctx.svc.name,
-            );
+            let key = World::service_key(&ctx.svc.subscription_id, &ctx.svc.resource_group, &ctx.svc.name);
             let Some(svc) = w.services.get(&key) else {
                 return Ok(crud::deleted(false));
             };
@@ -209,22 +160,13 @@ pub fn item(ctx: &Ctx) -> Result<ArmResponse, ArmError> {
 fn check_sku(sku: &Value, errors: &mut Vec<crate::validate::FieldError>) {
     match sku.get("name").and_then(Value::as_str) {
         Some(n) if SKUS.iter().any(|s| s.eq_ignore_ascii_case(n)) => {}
-        Some(n) => errors.push(fe(
-            "sku.name",
-            format!(
-                "'sku.name' must be one of {}; it is '{n}'.",
-                SKUS.join(", ")
-            ),
-        )),
+        Some(n) => errors.push(fe("sku.name", format!("'sku.name' must be one of {}; it is '{n}'.", SKUS.join(", ")))),
         None => errors.push(fe("sku.name", "'sku.name' is required.")),
     }
     if let Some(c) = sku.get("capacity")
         && c.as_i64().is_none_or(|c| c < 0)
     {
-        errors.push(fe(
-            "sku.capacity",
-            "'sku.capacity' must be a non-negative integer.",
-        ));
+        errors.push(fe("sku.capacity", "'sku.capacity' must be a non-negative integer."));
     }
 }
 
@@ -275,40 +217,22 @@ fn put(ctx: &Ctx) -> Result<ArmResponse, ArmError> {
         };
         let rg_name = rg.name.clone();
         let key = World::service_key(&s.subscription_id, &s.resource_group, &s.name);
-        let World {
-            services, etag_seq, ..
-        } = w;
+        let World { services, etag_seq, .. } = w;
         let existing = services.get(&key);
         crud::check_put(req, existing.map(|e| e.etag.as_str()), "Service", &s.name)?;
         let sku = body["sku"].clone();
         let sku_name = sku["name"].as_str().unwrap_or("").to_string();
-        let mut properties: Props = props
-            .into_iter()
-            .filter(|(k, _)| !READ_ONLY.contains(&k.as_str()))
-            .collect();
+        let mut properties: Props = props.into_iter().filter(|(k, _)| !READ_ONLY.contains(&k.as_str())).collect();
         let created_at = existing
-            .and_then(|e| {
-                e.properties
-                    .get("createdAtUtc")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
+            .and_then(|e| e.properties.get("createdAtUtc").and_then(Value::as_str).map(str::to_string))
             .unwrap_or_else(now_rfc3339);
         for (k, v) in computed_properties(&s.name, &created_at, &sku_name) {
             properties.entry(k).or_insert(v);
         }
-        properties
-            .entry("publicNetworkAccess")
-            .or_insert(json!("Enabled"));
-        properties
-            .entry("virtualNetworkType")
-            .or_insert(json!("None"));
+        properties.entry("publicNetworkAccess").or_insert(json!("Enabled"));
+        properties.entry("virtualNetworkType").or_insert(json!("None"));
         let etag = etag_seq.issue();
-        let tags = body
-            .get("tags")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let tags = body.get("tags").and_then(Value::as_object).cloned().unwrap_or_default();
         let identity = body.get("identity").cloned();
         let created = match services.get_mut(&key) {
             Some(svc) => {
@@ -397,10 +321,9 @@ pub fn add_builtins(svc: &mut Service, seq: &mut EtagSeq, created: &str) {
     svc.policy = Some(Entity {
         name: "policy".into(),
         etag: seq.issue(),
-        properties:
-            json!({"value": crate::validate::policy::normalize(crate::seed::DEFAULT_GLOBAL_POLICY)})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
+        properties: json!({"value": crate::validate::policy::normalize(crate::seed::DEFAULT_GLOBAL_POLICY)})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
     });
 }

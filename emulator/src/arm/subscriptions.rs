@@ -28,14 +28,7 @@ use crate::util::{now_rfc3339, random_key};
 
 pub const TYPE: &str = "Microsoft.ApiManagement/service/subscriptions";
 const LABEL: &str = "Subscription";
-const STATES: &[&str] = &[
-    "active",
-    "suspended",
-    "submitted",
-    "rejected",
-    "cancelled",
-    "expired",
-];
+const STATES: &[&str] = &["active", "suspended", "submitted", "rejected", "cancelled", "expired"];
 const SECRETS: &[&str] = &["primaryKey", "secondaryKey"];
 
 pub const FIELDS: &[FieldSpec] = &[
@@ -57,19 +50,11 @@ pub fn render(svc: &Service, e: &Entity) -> Value {
         .filter(|(k, _)| !SECRETS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    crud::resource(
-        format!("{}/subscriptions/{}", svc.id(), e.name),
-        TYPE,
-        &e.name,
-        Value::Object(props),
-    )
+    crud::resource(format!("{}/subscriptions/{}", svc.id(), e.name), TYPE, &e.name, Value::Object(props))
 }
 
 fn field(svc: &Service, e: &Entity, name: &str) -> FieldValue {
-    let s = |v: Option<&str>| {
-        v.map(|s| FieldValue::Str(s.to_string()))
-            .unwrap_or(FieldValue::Null)
-    };
+    let s = |v: Option<&str>| v.map(|s| FieldValue::Str(s.to_string())).unwrap_or(FieldValue::Null);
     match name {
         "name" => FieldValue::Str(e.name.clone()),
         "userId" => s(e.str("ownerId").and_then(|o| o.rsplit('/').next())),
@@ -84,8 +69,8 @@ fn field(svc: &Service, e: &Entity, name: &str) -> FieldValue {
 /// Normalises a scope to a full id and checks its target exists.
 fn resolve_scope(svc: &Service, scope: &str) -> Result<String, String> {
     let sid = svc.id();
-    let rel = crud::relative_to_service(&sid, scope)
-        .ok_or_else(|| format!("Scope '{scope}' is not in this service."))?;
+    let rel =
+        crud::relative_to_service(&sid, scope).ok_or_else(|| format!("Scope '{scope}' is not in this service."))?;
     let parts: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
     match parts.as_slice() {
         [] => Ok(format!("{sid}/")),
@@ -98,9 +83,7 @@ fn resolve_scope(svc: &Service, scope: &str) -> Result<String, String> {
             Some(prod) => Ok(format!("{sid}/products/{}", prod.entity.name)),
             None => Err(format!("Product '{p}' in scope '{scope}' does not exist.")),
         },
-        _ => Err(format!(
-            "Scope '{scope}' is invalid: use '/products/{{productId}}', '/apis' or '/apis/{{apiId}}'."
-        )),
+        _ => Err(format!("Scope '{scope}' is invalid: use '/products/{{productId}}', '/apis' or '/apis/{{apiId}}'.")),
     }
 }
 
@@ -114,9 +97,7 @@ fn resolve_owner(svc: &Service, owner: &str) -> Result<String, String> {
             Some(user) => Ok(format!("{sid}/users/{}", user.name)),
             None => Err(format!("User '{u}' does not exist.")),
         },
-        _ => Err(format!(
-            "Owner '{owner}' is invalid: use '/users/{{userId}}'."
-        )),
+        _ => Err(format!("Owner '{owner}' is invalid: use '/users/{{userId}}'.")),
     }
 }
 
@@ -134,26 +115,16 @@ fn validate(svc: &Service, input: &Props, existing: Option<&Entity>) -> Result<P
     let state = crud::optional_enum(input, "state", STATES, &mut errors);
     let scope = match input.get("scope").and_then(Value::as_str) {
         None => {
-            errors.push(fe(
-                "scope",
-                "'scope' is required: '/products/{productId}', '/apis' or '/apis/{apiId}'.",
-            ));
+            errors.push(fe("scope", "'scope' is required: '/products/{productId}', '/apis' or '/apis/{apiId}'."));
             None
         }
-        Some(s) => resolve_scope(svc, s)
-            .map_err(|m| errors.push(fe("scope", m)))
-            .ok(),
+        Some(s) => resolve_scope(svc, s).map_err(|m| errors.push(fe("scope", m))).ok(),
     };
     let owner = match input.get("ownerId") {
         None | Some(Value::Null) => None,
-        Some(Value::String(o)) => resolve_owner(svc, o)
-            .map_err(|m| errors.push(fe("ownerId", m)))
-            .ok(),
+        Some(Value::String(o)) => resolve_owner(svc, o).map_err(|m| errors.push(fe("ownerId", m))).ok(),
         Some(v) => {
-            errors.push(fe(
-                "ownerId",
-                format!("'ownerId' must be a string; it is {v}."),
-            ));
+            errors.push(fe("ownerId", format!("'ownerId' must be a string; it is {v}.")));
             None
         }
     };
@@ -167,51 +138,25 @@ fn validate(svc: &Service, input: &Props, existing: Option<&Entity>) -> Result<P
     for k in ["expirationDate", "startDate", "endDate", "notificationDate"] {
         if let Some(v) = input.get(k)
             && !v.is_null()
-            && !v
-                .as_str()
-                .is_some_and(|s| s.len() >= 10 && s.as_bytes()[4] == b'-')
+            && !v.as_str().is_some_and(|s| s.len() >= 10 && s.as_bytes()[4] == b'-')
         {
-            errors.push(fe(
-                k,
-                format!("'{k}' must be an ISO 8601 date-time; it is {v}."),
-            ));
+            errors.push(fe(k, format!("'{k}' must be an ISO 8601 date-time; it is {v}.")));
         }
     }
     crud::finish(errors)?;
 
-    let prev = |k: &str| {
-        existing
-            .and_then(|e| e.properties.get(k))
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
-    let state = state.unwrap_or_else(|| {
-        existing
-            .and_then(|e| e.str("state"))
-            .unwrap_or("submitted")
-            .to_string()
-    });
+    let prev = |k: &str| existing.and_then(|e| e.properties.get(k)).cloned().unwrap_or(Value::Null);
+    let state = state.unwrap_or_else(|| existing.and_then(|e| e.str("state")).unwrap_or("submitted").to_string());
     let mut p = Props::new();
-    p.insert(
-        "ownerId".into(),
-        owner.map(Value::from).unwrap_or(Value::Null),
-    );
+    p.insert("ownerId".into(), owner.map(Value::from).unwrap_or(Value::Null));
     p.insert("scope".into(), json!(scope));
     p.insert("displayName".into(), input["displayName"].clone());
     p.insert("state".into(), json!(state));
     p.insert(
         "createdDate".into(),
-        existing
-            .and_then(|e| e.properties.get("createdDate").cloned())
-            .unwrap_or_else(|| json!(now_rfc3339())),
+        existing.and_then(|e| e.properties.get("createdDate").cloned()).unwrap_or_else(|| json!(now_rfc3339())),
     );
-    let date = |k: &str| {
-        input
-            .get(k)
-            .filter(|v| !v.is_null())
-            .cloned()
-            .unwrap_or_else(|| prev(k))
-    };
+    let date = |k: &str| input.get(k).filter(|v| !v.is_null()).cloned().unwrap_or_else(|| prev(k));
     let mut start = date("startDate");
     if state == "active" && start.is_null() {
         start = json!(midnight_today());
@@ -224,17 +169,10 @@ fn validate(svc: &Service, input: &Props, existing: Option<&Entity>) -> Result<P
     p.insert("expirationDate".into(), date("expirationDate"));
     p.insert("endDate".into(), end);
     p.insert("notificationDate".into(), date("notificationDate"));
-    p.insert(
-        "stateComment".into(),
-        input.get("stateComment").cloned().unwrap_or(Value::Null),
-    );
+    p.insert("stateComment".into(), input.get("stateComment").cloned().unwrap_or(Value::Null));
     p.insert(
         "allowTracing".into(),
-        input
-            .get("allowTracing")
-            .cloned()
-            .filter(|v| !v.is_null())
-            .unwrap_or(json!(false)),
+        input.get("allowTracing").cloned().filter(|v| !v.is_null()).unwrap_or(json!(false)),
     );
     for k in SECRETS {
         let v = input
@@ -254,13 +192,7 @@ pub fn collection(ctx: &Ctx) -> Result<ArmResponse, ArmError> {
         return Err(method_not_allowed(ctx.req));
     }
     ctx.read(|svc| {
-        paging::list(
-            ctx.req,
-            svc.subscriptions.values(),
-            FIELDS,
-            |e, n| field(svc, e, n),
-            |e| render(svc, e),
-        )
+        paging::list(ctx.req, svc.subscriptions.values(), FIELDS, |e, n| field(svc, e, n), |e| render(svc, e))
     })
 }
 
@@ -270,22 +202,11 @@ pub fn by_product(ctx: &Ctx, p: &str) -> Result<ArmResponse, ArmError> {
         return Err(method_not_allowed(ctx.req));
     }
     ctx.read(|svc| {
-        let prod = svc
-            .products
-            .get(&key(p))
-            .ok_or_else(|| ArmError::not_found("Product"))?;
+        let prod = svc.products.get(&key(p)).ok_or_else(|| ArmError::not_found("Product"))?;
         let scope = format!("{}/products/{}", svc.id(), prod.entity.name);
-        let subs = svc.subscriptions.values().filter(|e| {
-            e.str("scope")
-                .is_some_and(|s| s.eq_ignore_ascii_case(&scope))
-        });
-        paging::list(
-            ctx.req,
-            subs,
-            FIELDS,
-            |e, n| field(svc, e, n),
-            |e| render(svc, e),
-        )
+        let subs =
+            svc.subscriptions.values().filter(|e| e.str("scope").is_some_and(|s| s.eq_ignore_ascii_case(&scope)));
+        paging::list(ctx.req, subs, FIELDS, |e, n| field(svc, e, n), |e| render(svc, e))
     })
 }
 
@@ -295,22 +216,11 @@ pub fn by_user(ctx: &Ctx, u: &str) -> Result<ArmResponse, ArmError> {
         return Err(method_not_allowed(ctx.req));
     }
     ctx.read(|svc| {
-        let user = svc
-            .users
-            .get(&key(u))
-            .ok_or_else(|| ArmError::not_found("User"))?;
+        let user = svc.users.get(&key(u)).ok_or_else(|| ArmError::not_found("User"))?;
         let owner = format!("{}/users/{}", svc.id(), user.name);
-        let subs = svc.subscriptions.values().filter(|e| {
-            e.str("ownerId")
-                .is_some_and(|o| o.eq_ignore_ascii_case(&owner))
-        });
-        paging::list(
-            ctx.req,
-            subs,
-            FIELDS,
-            |e, n| field(svc, e, n),
-            |e| render(svc, e),
-        )
+        let subs =
+            svc.subscriptions.values().filter(|e| e.str("ownerId").is_some_and(|o| o.eq_ignore_ascii_case(&owner)));
+        paging::list(ctx.req, subs, FIELDS, |e, n| field(svc, e, n), |e| render(svc, e))
     })
 }
 
@@ -319,10 +229,7 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
     let req = ctx.req;
     match req.method {
         Method::GET | Method::HEAD => ctx.read(|svc| {
-            let e = svc
-                .subscriptions
-                .get(&key(name))
-                .ok_or_else(|| ArmError::not_found(LABEL))?;
+            let e = svc.subscriptions.get(&key(name)).ok_or_else(|| ArmError::not_found(LABEL))?;
             Ok(crud::read_response(req, render(svc, e), &e.etag))
         }),
         Method::PUT => {
@@ -341,10 +248,7 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
             let m = crud::require_if_match(req)?;
             let input = crud::body_properties(req)?;
             ctx.write(|svc, seq| {
-                let e = svc
-                    .subscriptions
-                    .get(&key(name))
-                    .ok_or_else(|| ArmError::not_found(LABEL))?;
+                let e = svc.subscriptions.get(&key(name)).ok_or_else(|| ArmError::not_found(LABEL))?;
                 crud::check_match(&m, &e.etag, LABEL, name)?;
                 let merged = crud::merge(&e.properties, &input);
                 let props = validate(svc, &merged, Some(e))?;
@@ -378,27 +282,16 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
 /// `POST subscriptions/{sid}/listSecrets`
 pub fn list_secrets(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
     ctx.read(|svc| {
-        let e = svc
-            .subscriptions
-            .get(&key(name))
-            .ok_or_else(|| ArmError::not_found(LABEL))?;
-        let body =
-            json!({ "primaryKey": e.str("primaryKey"), "secondaryKey": e.str("secondaryKey") });
-        Ok(ArmResponse::new(
-            StatusCode::OK,
-            Some(body),
-            Some(e.etag.clone()),
-        ))
+        let e = svc.subscriptions.get(&key(name)).ok_or_else(|| ArmError::not_found(LABEL))?;
+        let body = json!({ "primaryKey": e.str("primaryKey"), "secondaryKey": e.str("secondaryKey") });
+        Ok(ArmResponse::new(StatusCode::OK, Some(body), Some(e.etag.clone())))
     })
 }
 
 /// `POST subscriptions/{sid}/regenerate{Primary|Secondary}Key` → 204.
 pub fn regenerate(ctx: &Ctx, name: &str, which: &str) -> Result<ArmResponse, ArmError> {
     ctx.write(|svc, seq| {
-        let e = svc
-            .subscriptions
-            .get_mut(&key(name))
-            .ok_or_else(|| ArmError::not_found(LABEL))?;
+        let e = svc.subscriptions.get_mut(&key(name)).ok_or_else(|| ArmError::not_found(LABEL))?;
         e.properties.insert(which.into(), json!(random_key()));
         e.etag = seq.issue();
         Ok(ArmResponse::new(StatusCode::NO_CONTENT, None, None))

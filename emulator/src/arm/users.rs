@@ -26,21 +26,13 @@ const FIELDS: &[FieldSpec] = &[
 ];
 
 fn render(svc: &Service, e: &Entity) -> Value {
-    crud::resource(
-        format!("{}/users/{}", svc.id(), e.name),
-        TYPE,
-        &e.name,
-        Value::Object(e.properties.clone()),
-    )
+    crud::resource(format!("{}/users/{}", svc.id(), e.name), TYPE, &e.name, Value::Object(e.properties.clone()))
 }
 
 fn field(e: &Entity, name: &str) -> FieldValue {
     match name {
         "name" => FieldValue::Str(e.name.clone()),
-        other => e
-            .str(other)
-            .map(|s| FieldValue::Str(s.to_string()))
-            .unwrap_or(FieldValue::Null),
+        other => e.str(other).map(|s| FieldValue::Str(s.to_string())).unwrap_or(FieldValue::Null),
     }
 }
 
@@ -49,18 +41,10 @@ fn validate(input: &Props, existing: Option<&Entity>) -> Result<Props, ArmError>
     crud::required_string(input, "firstName", 100, &mut errors);
     crud::required_string(input, "lastName", 100, &mut errors);
     let email = crud::required_string(input, "email", 254, &mut errors);
-    let state = crud::optional_enum(
-        input,
-        "state",
-        &["active", "blocked", "pending", "deleted"],
-        &mut errors,
-    );
+    let state = crud::optional_enum(input, "state", &["active", "blocked", "pending", "deleted"], &mut errors);
     crud::finish(errors)?;
     let mut p = input.clone();
-    p.insert(
-        "state".into(),
-        json!(state.unwrap_or_else(|| "active".into())),
-    );
+    p.insert("state".into(), json!(state.unwrap_or_else(|| "active".into())));
     p.remove("password");
     p.insert(
         "registrationDate".into(),
@@ -69,8 +53,7 @@ fn validate(input: &Props, existing: Option<&Entity>) -> Result<Props, ArmError>
             .unwrap_or_else(|| json!(crate::util::now_rfc3339())),
     );
     p.entry("note").or_insert(Value::Null);
-    p.entry("identities")
-        .or_insert(json!([{"provider": "Basic", "id": email}]));
+    p.entry("identities").or_insert(json!([{"provider": "Basic", "id": email}]));
     Ok(p)
 }
 
@@ -79,11 +62,7 @@ pub fn collection(ctx: &Ctx) -> Result<ArmResponse, ArmError> {
     if ctx.req.method != Method::GET {
         return Err(method_not_allowed(ctx.req));
     }
-    ctx.read(|svc| {
-        paging::list(ctx.req, svc.users.values(), FIELDS, field, |e| {
-            render(svc, e)
-        })
-    })
+    ctx.read(|svc| paging::list(ctx.req, svc.users.values(), FIELDS, field, |e| render(svc, e)))
 }
 
 /// `users/{u}`
@@ -91,19 +70,12 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
     let req = ctx.req;
     match req.method {
         Method::GET | Method::HEAD => ctx.read(|svc| {
-            let e = svc
-                .users
-                .get(&key(name))
-                .ok_or_else(|| ArmError::not_found(LABEL))?;
+            let e = svc.users.get(&key(name)).ok_or_else(|| ArmError::not_found(LABEL))?;
             Ok(crud::read_response(req, render(svc, e), &e.etag))
         }),
         Method::PUT | Method::PATCH => {
             let patch = req.method == Method::PATCH;
-            let m = if patch {
-                Some(crud::require_if_match(req)?)
-            } else {
-                None
-            };
+            let m = if patch { Some(crud::require_if_match(req)?) } else { None };
             crud::check_name(name, 80, "user id")?;
             let input = crud::body_properties(req)?;
             ctx.write(|svc, seq| {
@@ -131,9 +103,7 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
         }
         Method::DELETE => {
             let m = crud::require_if_match(req)?;
-            let delete_subs = req
-                .query("deleteSubscriptions")
-                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            let delete_subs = req.query("deleteSubscriptions").is_some_and(|v| v.eq_ignore_ascii_case("true"));
             ctx.write(|svc, seq| {
                 let Some(e) = svc.users.get(&key(name)) else { return Ok(crud::deleted(false)) };
                 crud::check_match(&m, &e.etag, LABEL, name)?;
@@ -141,8 +111,12 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
                     return Err(ArmError::field("userId", "The built-in administrator (user '1') cannot be deleted."));
                 }
                 let owner = format!("{}/users/{}", svc.id(), e.name).to_ascii_lowercase();
-                let owned: Vec<String> =
-                    svc.subscriptions.iter().filter(|(_, s)| s.str("ownerId").is_some_and(|o| o.to_ascii_lowercase() == owner)).map(|(k, _)| k.clone()).collect();
+                let owned: Vec<String> = svc
+                    .subscriptions
+                    .iter()
+                    .filter(|(_, s)| s.str("ownerId").is_some_and(|o| o.to_ascii_lowercase() == owner))
+                    .map(|(k, _)| k.clone())
+                    .collect();
                 if !owned.is_empty() && !delete_subs {
                     return Err(ArmError::conflict(format!(
                         "User '{name}' owns {} subscription(s). Delete them first, or pass deleteSubscriptions=true.",

@@ -100,10 +100,7 @@ pub enum Format {
 impl Element {
     /// The decoded value of attribute `name`.
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|a| a.name == name)
-            .map(|a| a.value.as_str())
+        self.attributes.iter().find(|a| a.name == name).map(|a| a.value.as_str())
     }
     /// The attribute `name`.
     pub fn attribute(&self, name: &str) -> Option<&Attribute> {
@@ -150,12 +147,7 @@ impl XmlError {
 
 fn line_starts(text: &str) -> Vec<usize> {
     let mut v = vec![0];
-    v.extend(
-        text.bytes()
-            .enumerate()
-            .filter(|(_, b)| *b == b'\n')
-            .map(|(i, _)| i + 1),
-    );
+    v.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
     v
 }
 
@@ -163,29 +155,15 @@ fn position_in(text: &str, starts: &[usize], offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let line = starts.partition_point(|&s| s <= offset).max(1);
     let start = starts[line - 1];
-    let col = text.as_bytes()[start..offset]
-        .iter()
-        .filter(|b| (**b & 0xC0) != 0x80)
-        .count()
-        + 1;
+    let col = text.as_bytes()[start..offset].iter().filter(|b| (**b & 0xC0) != 0x80).count() + 1;
     (line, col)
 }
 
 /// Parses `text` as a policy document in `format`.
 pub fn parse(text: &str, format: Format) -> Result<Document, XmlError> {
-    let mut p = Parser {
-        s: text.as_bytes(),
-        i: 0,
-        raw: format == Format::RawXml,
-        spans: Vec::new(),
-    };
+    let mut p = Parser { s: text.as_bytes(), i: 0, raw: format == Format::RawXml, spans: Vec::new() };
     let root = p.document()?;
-    Ok(Document {
-        root,
-        expression_spans: p.spans,
-        line_starts: line_starts(text),
-        text: text.to_string(),
-    })
+    Ok(Document { root, expression_spans: p.spans, line_starts: line_starts(text), text: text.to_string() })
 }
 
 /// Converts a stored policy to APIM's `xml` export format: inside expressions, `<` and `>`
@@ -243,14 +221,8 @@ fn decode_entity(b: &[u8]) -> Option<char> {
         b"amp" => Some('&'),
         b"quot" => Some('"'),
         b"apos" => Some('\''),
-        [b'#', b'x', hex @ ..] => u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16)
-            .ok()
-            .and_then(char::from_u32),
-        [b'#', dec @ ..] => std::str::from_utf8(dec)
-            .ok()?
-            .parse()
-            .ok()
-            .and_then(char::from_u32),
+        [b'#', b'x', hex @ ..] => u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok().and_then(char::from_u32),
+        [b'#', dec @ ..] => std::str::from_utf8(dec).ok()?.parse().ok().and_then(char::from_u32),
         _ => None,
     }
 }
@@ -278,10 +250,7 @@ type R<T> = Result<T, XmlError>;
 
 impl<'a> Parser<'a> {
     fn err<T>(&self, offset: usize, message: impl Into<String>) -> R<T> {
-        Err(XmlError {
-            message: message.into(),
-            offset,
-        })
+        Err(XmlError { message: message.into(), offset })
     }
 
     fn peek(&self) -> Option<u8> {
@@ -304,10 +273,7 @@ impl<'a> Parser<'a> {
 
     fn unexpected_char(&self) -> String {
         let rest = std::str::from_utf8(&self.s[self.i..]).unwrap_or("");
-        rest.chars()
-            .next()
-            .map(|c| c.to_string())
-            .unwrap_or_default()
+        rest.chars().next().map(|c| c.to_string()).unwrap_or_default()
     }
 
     fn document(&mut self) -> R<Element> {
@@ -345,10 +311,7 @@ impl<'a> Parser<'a> {
                 self.i += n + 2;
                 Ok(())
             }
-            None => self.err(
-                start,
-                "Unexpected end of file while parsing PI has occurred.",
-            ),
+            None => self.err(start, "Unexpected end of file while parsing PI has occurred."),
         }
     }
 
@@ -357,20 +320,14 @@ impl<'a> Parser<'a> {
         self.i += 4;
         loop {
             if self.i + 1 >= self.s.len() {
-                return self.err(
-                    start,
-                    "Unexpected end of file while parsing Comment has occurred.",
-                );
+                return self.err(start, "Unexpected end of file while parsing Comment has occurred.");
             }
             if self.starts(b"--") {
                 if self.s.get(self.i + 2) == Some(&b'>') {
                     self.i += 3;
                     return Ok((start, self.i));
                 }
-                return self.err(
-                    self.i,
-                    "An XML comment cannot contain '--', and '-' cannot be the last character.",
-                );
+                return self.err(self.i, "An XML comment cannot contain '--', and '-' cannot be the last character.");
             }
             self.i += 1;
         }
@@ -382,12 +339,8 @@ impl<'a> Parser<'a> {
             Some(b) if is_name_start(b) => {}
             Some(b) => {
                 let c = self.unexpected_char();
-                return self.err(
-                    start,
-                    format!(
-                        "Name cannot begin with the '{c}' character, hexadecimal value 0x{b:02X}."
-                    ),
-                );
+                return self
+                    .err(start, format!("Name cannot begin with the '{c}' character, hexadecimal value 0x{b:02X}."));
             }
             None => return self.err(start, "Unexpected end of file has occurred."),
         }
@@ -414,12 +367,7 @@ impl<'a> Parser<'a> {
                 Some(b'/') => {
                     if self.s.get(self.i + 1) == Some(&b'>') {
                         self.i += 2;
-                        return Ok(Element {
-                            name,
-                            start,
-                            attributes,
-                            children: Vec::new(),
-                        });
+                        return Ok(Element { name, start, attributes, children: Vec::new() });
                     }
                     return self.err(
                         self.i + 1,
@@ -436,17 +384,11 @@ impl<'a> Parser<'a> {
                 Some(_) => {
                     if self.i == before_ws && !attributes.is_empty() {
                         let c = self.unexpected_char();
-                        return self.err(
-                            self.i,
-                            format!("'{c}' is an unexpected token. Expecting white space."),
-                        );
+                        return self.err(self.i, format!("'{c}' is an unexpected token. Expecting white space."));
                     }
                     let a = self.attribute()?;
                     if attributes.iter().any(|x| x.name == a.name) {
-                        return self.err(
-                            a.start,
-                            format!("'{}' is a duplicate attribute name.", a.name),
-                        );
+                        return self.err(a.start, format!("'{}' is a duplicate attribute name.", a.name));
                     }
                     attributes.push(a);
                 }
@@ -455,12 +397,7 @@ impl<'a> Parser<'a> {
         open.push((name.clone(), start));
         let children = self.content(open)?;
         open.pop();
-        Ok(Element {
-            name,
-            start,
-            attributes,
-            children,
-        })
+        Ok(Element { name, start, attributes, children })
     }
 
     fn attribute(&mut self) -> R<Attribute> {
@@ -469,10 +406,7 @@ impl<'a> Parser<'a> {
         self.skip_ws();
         if self.peek() != Some(b'=') {
             let c = self.unexpected_char();
-            return self.err(
-                self.i,
-                format!("'{c}' is an unexpected token. The expected token is '='."),
-            );
+            return self.err(self.i, format!("'{c}' is an unexpected token. The expected token is '='."));
         }
         self.i += 1;
         self.skip_ws();
@@ -480,10 +414,7 @@ impl<'a> Parser<'a> {
             Some(q @ (b'"' | b'\'')) => q,
             _ => {
                 let c = self.unexpected_char();
-                return self.err(
-                    self.i,
-                    format!("'{c}' is an unexpected token. The expected token is '\"' or '''."),
-                );
+                return self.err(self.i, format!("'{c}' is an unexpected token. The expected token is '\"' or '''."));
             }
         };
         self.i += 1;
@@ -536,21 +467,14 @@ impl<'a> Parser<'a> {
                         if let (true, Some(n)) = (name_ok, semi) {
                             let ent = String::from_utf8_lossy(&b[i + 1..i + n]);
                             if ent.bytes().all(is_name_char) {
-                                return self.err(
-                                    start + i + 1,
-                                    format!("Reference to undeclared entity '{ent}'."),
-                                );
+                                return self.err(start + i + 1, format!("Reference to undeclared entity '{ent}'."));
                             }
                         }
-                        return self
-                            .err(start + i + 1, "An error occurred while parsing EntityName.");
+                        return self.err(start + i + 1, "An error occurred while parsing EntityName.");
                     }
                 },
                 b'<' if in_attribute && !lenient => {
-                    return self.err(
-                        start + i,
-                        "'<', hexadecimal value 0x3C, is an invalid attribute character.",
-                    );
+                    return self.err(start + i, "'<', hexadecimal value 0x3C, is an invalid attribute character.");
                 }
                 c => out.push(c),
             }
@@ -590,10 +514,7 @@ impl<'a> Parser<'a> {
                 self.skip_ws();
                 if self.peek() != Some(b'>') {
                     let c = self.unexpected_char();
-                    return self.err(
-                        self.i,
-                        format!("'{c}' is an unexpected token. The expected token is '>'."),
-                    );
+                    return self.err(self.i, format!("'{c}' is an unexpected token. The expected token is '>'."));
                 }
                 self.i += 1;
                 return Ok(children);
@@ -616,10 +537,7 @@ impl<'a> Parser<'a> {
                         self.i = body + n + 3;
                     }
                     None => {
-                        return self.err(
-                            start,
-                            "Unexpected end of file while parsing CDATA has occurred.",
-                        );
+                        return self.err(start, "Unexpected end of file while parsing CDATA has occurred.");
                     }
                 }
             } else if self.starts(b"<?") {
@@ -657,13 +575,7 @@ impl<'a> Parser<'a> {
         };
         value.push_str(&self.decode(seg_start, end, false, false)?);
         self.i = end;
-        Ok(Text {
-            start,
-            raw: self.str(start..end),
-            value,
-            expression,
-            cdata: false,
-        })
+        Ok(Text { start, raw: self.str(start..end), value, expression, cdata: false })
     }
 }
 
@@ -734,11 +646,8 @@ mod tests {
 
     #[test]
     fn parses_elements_attributes_and_text() {
-        let d = parse(
-            "<policies>\r\n\t<inbound a=\"1\" b='x &amp; y'>hi</inbound>\r\n</policies>",
-            Format::Xml,
-        )
-        .unwrap();
+        let d =
+            parse("<policies>\r\n\t<inbound a=\"1\" b='x &amp; y'>hi</inbound>\r\n</policies>", Format::Xml).unwrap();
         assert_eq!(d.root.name, "policies");
         let inbound = d.root.elements().next().unwrap();
         assert_eq!(inbound.attr("b"), Some("x & y"));
@@ -753,10 +662,7 @@ mod tests {
         let when = d.root.elements().next().unwrap();
         assert_eq!(when.attr("condition"), Some("@(a < b && c > d)"));
         let value = when.elements().next().unwrap();
-        assert_eq!(
-            value.texts().next().unwrap().value,
-            "@(x.As<JObject>()[\"k\"])"
-        );
+        assert_eq!(value.texts().next().unwrap().value, "@(x.As<JObject>()[\"k\"])");
         assert_eq!(d.expression_spans.len(), 2);
         let xml = to_xml_format(&d);
         assert!(xml.contains("@(a &lt; b &amp;&amp; c &gt; d)"));
@@ -764,10 +670,7 @@ mod tests {
         // The escaped form is well-formed XML, and converting it again changes nothing.
         let d2 = parse(&xml, Format::Xml).unwrap();
         assert_eq!(to_xml_format(&d2), xml);
-        assert_eq!(
-            d2.root.elements().next().unwrap().attr("condition"),
-            Some("@(a < b && c > d)")
-        );
+        assert_eq!(d2.root.elements().next().unwrap().attr("condition"), Some("@(a < b && c > d)"));
     }
 
     #[test]
@@ -789,46 +692,29 @@ mod tests {
     #[test]
     fn reports_dotnet_style_errors_with_line_and_position() {
         assert_eq!(
-            err(
-                "<policies>\n  <inbound>\n  </outbound>\n</policies>",
-                Format::RawXml
-            ),
+            err("<policies>\n  <inbound>\n  </outbound>\n</policies>", Format::RawXml),
             "The 'inbound' start tag on line 2 position 4 does not match the end tag of 'outbound'. Line 3, position 5."
         );
         assert_eq!(
-            err(
-                "<policies>\n\t<a b=\"x & y\" />\n</policies>",
-                Format::RawXml
-            ),
+            err("<policies>\n\t<a b=\"x & y\" />\n</policies>", Format::RawXml),
             "An error occurred while parsing EntityName. Line 2, position 11."
         );
         assert_eq!(
-            err("<a><b></a>", Format::Xml)
-                .split(" Line")
-                .next()
-                .unwrap(),
+            err("<a><b></a>", Format::Xml).split(" Line").next().unwrap(),
             "The 'b' start tag on line 1 position 5 does not match the end tag of 'a'."
         );
-        assert!(err("<a>", Format::Xml).starts_with("Unexpected end of file has occurred. The following elements are not closed: a. Line 1, position 4."));
+        assert!(err("<a>", Format::Xml).starts_with(
+            "Unexpected end of file has occurred. The following elements are not closed: a. Line 1, position 4."
+        ));
         assert!(err("<a/><b/>", Format::Xml).starts_with("There are multiple root elements."));
-        assert!(
-            err("<a x='1' x='2'/>", Format::Xml).starts_with("'x' is a duplicate attribute name.")
-        );
+        assert!(err("<a x='1' x='2'/>", Format::Xml).starts_with("'x' is a duplicate attribute name."));
         assert!(err("<a x='1'y='2'/>", Format::Xml).contains("Expecting white space"));
         assert!(err("<a x='<'/>", Format::Xml).contains("invalid attribute character"));
+        assert!(err("<a><!-- a -- b --></a>", Format::Xml).contains("XML comment cannot contain '--'"));
+        assert!(err("hello", Format::Xml).starts_with("Data at the root level is invalid. Line 1, position 1."));
+        assert!(err("<a>&nbsp;</a>", Format::Xml).starts_with("Reference to undeclared entity 'nbsp'."));
         assert!(
-            err("<a><!-- a -- b --></a>", Format::Xml).contains("XML comment cannot contain '--'")
-        );
-        assert!(
-            err("hello", Format::Xml)
-                .starts_with("Data at the root level is invalid. Line 1, position 1.")
-        );
-        assert!(
-            err("<a>&nbsp;</a>", Format::Xml).starts_with("Reference to undeclared entity 'nbsp'.")
-        );
-        assert!(
-            err("<a><value>@(x</value></a>", Format::RawXml)
-                .starts_with("The policy expression is not terminated.")
+            err("<a><value>@(x</value></a>", Format::RawXml).starts_with("The policy expression is not terminated.")
         );
     }
 
