@@ -21,7 +21,7 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let plugins = root.join("plugins");
-    println!("cargo:rerun-if-changed={}", plugins.display());
+    watch_sources(&plugins);
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
 
     ensure_wasm_target();
@@ -70,6 +70,31 @@ fn main() {
     source.push_str("];\n");
     std::fs::write(out_dir.join("builtins.rs"), source).unwrap();
     println!("cargo:rustc-env=AIGW_TEST_PLUGINS_DIR={}", wasm_dir.display());
+}
+
+/// Asks cargo to rerun this script when a plugin's sources change. Only crate manifests,
+/// `src/` and `wit/` are watched: a `target/` folder someone built into by hand must not
+/// trigger host rebuilds.
+fn watch_sources(dir: &Path) {
+    println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+    println!("cargo:rerun-if-changed={}", dir.join("Cargo.lock").display());
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if !path.is_dir() || name == "target" || name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if path.join("Cargo.toml").exists() {
+            for watched in ["Cargo.toml", "src", "wit", "build.rs"] {
+                if path.join(watched).exists() {
+                    println!("cargo:rerun-if-changed={}", path.join(watched).display());
+                }
+            }
+        } else {
+            watch_sources(&path);
+        }
+    }
 }
 
 /// Makes sure the wasm32-wasip2 standard library is installed for the active toolchain.
