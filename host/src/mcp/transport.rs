@@ -16,7 +16,11 @@ use super::GatewayServer;
 
 /// Serves on stdin/stdout until the client closes stdin.
 pub async fn serve_stdio(server: GatewayServer) -> anyhow::Result<()> {
-    let running = server.serve(rmcp::transport::stdio()).await?;
+    // When stdin and stdout are pipes (how most clients start a server), read and write them
+    // on the I/O reactor: tokio's stdin/stdout hand every read and write to a blocking-pool
+    // thread, which cost ~40 µs of CPU per tool call (BENCHMARKS.md). Anything else (a
+    // terminal, a file, a socket) falls back to those blocking handles.
+    let running = server.serve(rmcp::transport::stdio_pipes()).await?;
     let reason = running.waiting().await?;
     tracing::info!("client disconnected ({reason:?}); exiting");
     Ok(())
