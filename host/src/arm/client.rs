@@ -11,6 +11,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use super::LazyHttp;
 use super::credential::Credential;
 use super::scope::ScopedPath;
 
@@ -62,7 +63,7 @@ impl ArmError {
 /// The ARM client. Cheap to clone.
 #[derive(Clone)]
 pub struct ArmClient {
-    http: reqwest::Client,
+    http: LazyHttp,
     target: ArmTarget,
     credential: Credential,
 }
@@ -75,12 +76,14 @@ const MAX_PAGES: usize = 1000;
 impl ArmClient {
     /// A client for `target`, authenticating with `credential`.
     pub fn new(target: ArmTarget, credential: Credential) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("azure-ai-gateway-mcp/", env!("CARGO_PKG_VERSION")))
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(10))
-            .pool_max_idle_per_host(32)
-            .build()?;
+        let http = LazyHttp::new(|| {
+            reqwest::Client::builder()
+                .user_agent(concat!("azure-ai-gateway-mcp/", env!("CARGO_PKG_VERSION")))
+                .timeout(REQUEST_TIMEOUT)
+                .connect_timeout(Duration::from_secs(10))
+                .pool_max_idle_per_host(32)
+                .build()
+        });
         Ok(Self { http, target, credential })
     }
 
@@ -161,8 +164,9 @@ impl ArmClient {
     ) -> Result<ArmResponse, ArmError> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let token = self.credential.token().await.map_err(ArmError::Refused)?;
-        let mut request = self
-            .http
+        let http =
+            self.http.get().map_err(|message| ArmError::Transport { message, request_id: request_id.clone() })?;
+        let mut request = http
             .request(method.clone(), url)
             .bearer_auth(token)
             .header("x-ms-client-request-id", &request_id)

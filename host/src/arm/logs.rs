@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::LazyHttp;
 use super::client::ArmError;
 use super::credential::Credential;
 
@@ -14,7 +15,7 @@ pub const LOGS_SCOPE: &str = "https://api.loganalytics.io/.default";
 /// A client for one Log Analytics workspace.
 #[derive(Clone)]
 pub struct LogsClient {
-    http: reqwest::Client,
+    http: LazyHttp,
     endpoint: String,
     workspace_id: String,
     credential: Credential,
@@ -23,10 +24,12 @@ pub struct LogsClient {
 impl LogsClient {
     /// `endpoint` is `https://api.loganalytics.io` in Azure, the emulator's URL in the sandbox.
     pub fn new(endpoint: &str, workspace_id: &str, credential: Credential) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("azure-ai-gateway-mcp/", env!("CARGO_PKG_VERSION")))
-            .timeout(Duration::from_secs(60))
-            .build()?;
+        let http = LazyHttp::new(|| {
+            reqwest::Client::builder()
+                .user_agent(concat!("azure-ai-gateway-mcp/", env!("CARGO_PKG_VERSION")))
+                .timeout(Duration::from_secs(60))
+                .build()
+        });
         Ok(Self {
             http,
             endpoint: endpoint.trim_end_matches('/').into(),
@@ -44,8 +47,9 @@ impl LogsClient {
             body["timespan"] = timespan.into();
         }
         let url = format!("{}/v1/workspaces/{}/query", self.endpoint, self.workspace_id);
-        let response = self
-            .http
+        let http =
+            self.http.get().map_err(|message| ArmError::Transport { message, request_id: request_id.clone() })?;
+        let response = http
             .post(url)
             .bearer_auth(token)
             .header("x-ms-client-request-id", &request_id)
