@@ -37,8 +37,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const SERVICE_ID: &str =
-    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-ai-gateway/providers/Microsoft.ApiManagement/service/apim-sandbox";
+const SERVICE_ID: &str = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-ai-gateway/providers/Microsoft.ApiManagement/service/apim-sandbox";
 const API_VERSION: &str = "2024-05-01";
 const EMULATOR_TOKEN: &str = "bench-emulator-token";
 
@@ -130,7 +129,12 @@ fn main() {
             &format!("{label}: spawn → first tools/list answer, cold cache (median of {cold_starts})"),
             "",
             fmt_ms(cold_med),
-            &format!("min {} max {}; server CPU to the answer {}", fmt_ms(min(&cold)), fmt_ms(max(&cold)), fmt_ms(cold_cpu_med)),
+            &format!(
+                "min {} max {}; server CPU to the answer {}",
+                fmt_ms(min(&cold)),
+                fmt_ms(max(&cold)),
+                fmt_ms(cold_cpu_med)
+            ),
         );
         report.row(
             "start",
@@ -149,7 +153,10 @@ fn main() {
         // Where a warm start's time goes, from the server's own log timestamps.
         let (server, times) = Server::start(&setup, mode, cache.path(), &emulator, "info");
         let stderr = server.close();
-        eprintln!("\n[{label}] warm start timeline (server log, ms after spawn; answer at {}):", fmt_ms(times.tools_list));
+        eprintln!(
+            "\n[{label}] warm start timeline (server log, ms after spawn; answer at {}):",
+            fmt_ms(times.tools_list)
+        );
         for (at, line) in timeline(&stderr, times.spawned_at) {
             eprintln!("  {at:>8.2} ms  {line}");
         }
@@ -165,17 +172,21 @@ fn main() {
     }
 
     // ---------------------------------------------------------------- 2. bare GET in the emulator
-    let bare = (0..rounds)
-        .map(|_| emulator.bare_get_cpu(calls, ticks))
-        .collect::<Vec<_>>();
+    let bare = (0..rounds).map(|_| emulator.bare_get_cpu(calls, ticks)).collect::<Vec<_>>();
     let bare_server_us = median_f(bare.iter().map(|b| b.server_us).collect());
     let bare_client_us = median_f(bare.iter().map(|b| b.client_us).collect());
     report.row(
         "cpu",
-        &format!("bare GET of the service: emulator process CPU per GET (raw HTTP/1.1 keep-alive client, {calls} GETs)"),
+        &format!(
+            "bare GET of the service: emulator process CPU per GET (raw HTTP/1.1 keep-alive client, {calls} GETs)"
+        ),
         "",
         fmt_us(bare_server_us),
-        &format!("rounds {}; client side {} per GET", fmt_list(bare.iter().map(|b| b.server_us)), fmt_us(bare_client_us)),
+        &format!(
+            "rounds {}; client side {} per GET",
+            fmt_list(bare.iter().map(|b| b.server_us)),
+            fmt_us(bare_client_us)
+        ),
     );
 
     // ---------------------------------------------------------------- 2. CPU per call, 3. throughput, 4. memory
@@ -305,11 +316,8 @@ fn main() {
 
     for (label, r) in &results {
         for (window, t) in [(1, &r.throughput_1), (16, &r.throughput_16)] {
-            let (budget, verdict) = if window == 16 {
-                ("≥ 30,000/s", pass(t.per_second >= 30_000.0))
-            } else {
-                ("", String::new())
-            };
+            let (budget, verdict) =
+                if window == 16 { ("≥ 30,000/s", pass(t.per_second >= 30_000.0)) } else { ("", String::new()) };
             report.row(
                 "rate",
                 &format!("{label}: `echo` calls/s, {window} in flight ({seconds} s)"),
@@ -344,7 +352,13 @@ fn main() {
             &pass(r.hwm_end <= 30 * 1024),
         );
     }
-    report.row("memory", "standalone emulator: peak RSS (VmHWM) after all runs", "", fmt_mib(emulator_stats.hwm_kib), "");
+    report.row(
+        "memory",
+        "standalone emulator: peak RSS (VmHWM) after all runs",
+        "",
+        fmt_mib(emulator_stats.hwm_kib),
+        "",
+    );
 
     eprintln!("\nload after: {}", loadavg());
     println!("\n{}", report.markdown());
@@ -438,7 +452,11 @@ impl Server {
         let stderr_file = std::fs::File::create(&stderr_path).unwrap();
         let mut cmd = Command::new(&setup.binary);
         for (key, _) in std::env::vars() {
-            if key.starts_with("AIGW_") || key.starts_with("AZURE_") || key.starts_with("IDENTITY_") || key == "MSI_ENDPOINT" {
+            if key.starts_with("AIGW_")
+                || key.starts_with("AZURE_")
+                || key.starts_with("IDENTITY_")
+                || key == "MSI_ENDPOINT"
+            {
                 cmd.env_remove(key);
             }
         }
@@ -526,7 +544,11 @@ impl Server {
             if let Some(id) = response_id(&self.line) {
                 return id;
             }
-            assert!(self.line.contains("\"method\""), "neither a response nor a message from the server: {}", self.line);
+            assert!(
+                self.line.contains("\"method\""),
+                "neither a response nor a message from the server: {}",
+                self.line
+            );
         }
     }
 
@@ -856,12 +878,21 @@ fn clock_ticks() -> f64 {
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn machine_line() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|m| m.trim_start_matches([' ', '\t', ':'])).unwrap_or("?");
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']))
+        .unwrap_or("?");
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let mem = proc_meminfo_kib("MemTotal");
     format!("{cores} CPUs ({model}), {:.1} GiB RAM", mem as f64 / 1024.0 / 1024.0)
