@@ -16,14 +16,42 @@ use super::GatewayServer;
 
 /// Serves on stdin/stdout until the client closes stdin.
 pub async fn serve_stdio(server: GatewayServer) -> anyhow::Result<()> {
-    // When stdin and stdout are pipes (how most clients start a server), read and write them
-    // on the I/O reactor: tokio's stdin/stdout hand every read and write to a blocking-pool
-    // thread, which cost ~40 µs of CPU per tool call (BENCHMARKS.md). Anything else (a
-    // terminal, a file, a socket) falls back to those blocking handles.
+    // Read and write stdin/stdout on the I/O reactor when they are pipes (Rust, Python, Go
+    // clients) or Unix sockets (Node's child_process: Claude Desktop, VS Code, Cursor). tokio's
+    // stdin/stdout hand every read and write to a blocking-pool thread, which cost ~40-60 µs
+    // of CPU per tool call (BENCHMARKS.md). A terminal or a file keeps those blocking handles.
+    #[cfg(unix)]
+    let running = match unix_socket_stdio() {
+        Some(socket) => server.serve(socket).await?,
+        None => server.serve(rmcp::transport::stdio_pipes()).await?,
+    };
+    #[cfg(not(unix))]
     let running = server.serve(rmcp::transport::stdio_pipes()).await?;
     let reason = running.waiting().await?;
     tracing::info!("client disconnected ({reason:?}); exiting");
     Ok(())
+}
+
+/// stdin and stdout as non-blocking tokio streams, when both are Unix sockets. Setting
+/// O_NONBLOCK reaches the descriptors' open file descriptions, so this process's fds 0 and 1
+/// become non-blocking: fine, since nothing but this transport uses them in stdio mode (logs
+/// go to stderr). The client's ends of its socketpairs are separate descriptions.
+#[cfg(unix)]
+fn unix_socket_stdio() -> Option<(tokio::net::UnixStream, tokio::net::UnixStream)> {
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+    let stdin = UnixStream::from(std::io::stdin().as_fd().try_clone_to_owned().ok()?);
+    let stdout = UnixStream::from(std::io::stdout().as_fd().try_clone_to_owned().ok()?);
+    // getsockname fails unless the descriptor is an AF_UNIX socket (not a pipe, tty or file).
+    stdin.local_addr().ok()?;
+    stdout.local_addr().ok()?;
+    let nonblocking = |stream: UnixStream| {
+        stream.set_nonblocking(true).ok()?;
+        tokio::net::UnixStream::from_std(stream).ok()
+    };
+    let (stdin, stdout) = (nonblocking(stdin)?, nonblocking(stdout)?);
+    tracing::debug!("stdio: serving over the non-blocking Unix sockets of stdin/stdout");
+    Some((stdin, stdout))
 }
 
 /// Serves streamable HTTP at `http://{addr}/mcp` until Ctrl-C.
