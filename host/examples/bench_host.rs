@@ -32,8 +32,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -205,7 +207,8 @@ fn main() {
         server.sequential("arm_get", ARM_GET_ARGS, 200, Some("apim-sandbox"));
 
         let idle_us_per_s = server.idle_cpu_us_per_s(Duration::from_secs(1), ticks);
-        let echo: Vec<f64> = (0..rounds).map(|_| server.cpu_per_call("echo", ECHO_ARGS, calls, None, ticks)).collect();
+        let echo: Vec<CallCpu> =
+            (0..rounds).map(|_| server.cpu_per_call_detailed("echo", ECHO_ARGS, calls, None, ticks)).collect();
         let arm: Vec<CallCpu> = (0..rounds)
             .map(|_| server.cpu_per_call_detailed("arm_get", ARM_GET_ARGS, calls, Some("apim-sandbox"), ticks))
             .collect();
@@ -223,11 +226,13 @@ fn main() {
             label,
             ModeResults {
                 idle_us_per_s,
-                echo_us: median_f(echo.clone()),
-                echo_rounds: echo,
+                echo_us: median_f(echo.iter().map(|a| a.server_us).collect()),
+                echo_ticks_us: median_f(echo.iter().map(|a| a.ticks_us).collect()),
+                echo_rounds: echo.iter().map(|a| a.server_us).collect(),
                 arm_us: median_f(arm.iter().map(|a| a.server_us).collect()),
                 arm_children_us: median_f(arm.iter().map(|a| a.children_us).collect()),
                 arm_wall_us: median_f(arm.iter().map(|a| a.wall_us).collect()),
+                arm_ticks_us: median_f(arm.iter().map(|a| a.ticks_us).collect()),
                 arm_rounds: arm.iter().map(|a| a.server_us).collect(),
                 az_calls,
                 emulator_us_per_get,
@@ -240,6 +245,26 @@ fn main() {
             },
         );
     }
+    // The same trivial calls when stdin/stdout are a socketpair, as Node-based clients
+    // (Claude Desktop, VS Code, Cursor: Electron) start servers.
+    let socket_results = {
+        let (mut server, _) = Server::start_with(
+            &setup,
+            Mode::Sandbox,
+            warm_caches["sandbox"].path(),
+            &emulator,
+            "warn",
+            Stdio_::Socketpair,
+        );
+        server.sequential("echo", ECHO_ARGS, 200, None);
+        let echo: Vec<f64> = (0..rounds)
+            .map(|_| server.cpu_per_call_detailed("echo", ECHO_ARGS, calls, None, ticks).server_us)
+            .collect();
+        let t1 = server.pipelined("echo", ECHO_ARGS, 1, Duration::from_secs(seconds), ticks);
+        let t16 = server.pipelined("echo", ECHO_ARGS, 16, Duration::from_secs(seconds), ticks);
+        server.close();
+        (echo, t1, t16)
+    };
     let emulator_stats = emulator.stop();
 
     for (label, r) in &results {
@@ -249,9 +274,10 @@ fn main() {
             "≤ 30 µs",
             fmt_us(r.echo_us),
             &format!(
-                "{} (rounds {}; idle server burns {} per s)",
+                "{} (rounds {}; from utime+stime ticks {}; idle server burns {} per s)",
                 pass(r.echo_us <= 30.0),
                 fmt_list(r.echo_rounds.iter().copied()),
+                fmt_us(r.echo_ticks_us),
                 fmt_us(r.idle_us_per_s)
             ),
         );
@@ -262,8 +288,9 @@ fn main() {
             "",
             fmt_us(r.arm_us),
             &format!(
-                "rounds {}; wall {} per call; `az` runs: {}; CPU of child processes {} per call",
+                "rounds {}; from ticks {}; wall {} per call; `az` runs: {}; CPU of child processes {} per call",
                 fmt_list(r.arm_rounds.iter().copied()),
+                fmt_us(r.arm_ticks_us),
                 fmt_us(r.arm_wall_us),
                 r.az_calls,
                 fmt_us(r.arm_children_us)
@@ -323,7 +350,7 @@ fn main() {
                 &format!("{label}: `echo` calls/s, {window} in flight ({seconds} s)"),
                 budget,
                 format!("{:.0}/s", t.per_second),
-                &format!(
+                format!(
                     "{verdict} ({} calls; p50 {} p99 {}; server CPU {:.2} cores; client CPU {:.2} cores)",
                     t.calls,
                     fmt_us(t.p50_us),
@@ -331,8 +358,35 @@ fn main() {
                     t.server_cores,
                     t.client_cores
                 )
-                .trim_start()
-                .to_string(),
+                .trim_start(),
+            );
+        }
+    }
+    {
+        let (echo, t1, t16) = &socket_results;
+        let echo_us = median_f(echo.clone());
+        report.row(
+            "cpu",
+            &format!("sandbox, stdio over a socketpair (Node clients): host CPU per `echo` call ({calls} calls)"),
+            "≤ 30 µs",
+            fmt_us(echo_us),
+            &format!("{} (rounds {})", pass(echo_us <= 30.0), fmt_list(echo.iter().copied())),
+        );
+        for (window, t) in [(1, t1), (16, t16)] {
+            report.row(
+                "rate",
+                &format!("sandbox, stdio over a socketpair: `echo` calls/s, {window} in flight ({seconds} s)"),
+                if window == 16 { "≥ 30,000/s" } else { "" },
+                format!("{:.0}/s", t.per_second),
+                format!(
+                    "{} ({} calls; p50 {} p99 {}; server CPU {:.2} cores)",
+                    if window == 16 { pass(t.per_second >= 30_000.0) } else { String::new() },
+                    t.calls,
+                    fmt_us(t.p50_us),
+                    fmt_us(t.p99_us),
+                    t.server_cores
+                )
+                .trim_start(),
             );
         }
     }
@@ -369,6 +423,13 @@ const ARM_GET_ARGS: &str = r#"{"path":""}"#;
 
 // ==================================================================== the server under test
 
+/// What the server's stdin/stdout are.
+#[derive(Clone, Copy, PartialEq)]
+enum Stdio_ {
+    Pipes,
+    Socketpair,
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Sandbox,
@@ -401,8 +462,10 @@ struct StartTimes {
 
 struct Server {
     child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    stdin: Box<dyn Write + Send>,
+    stdout: BufReader<Box<dyn Read + Send>>,
+    /// Our end of the socketpair when the server's stdio is a socket, to shut down on close.
+    socket: Option<UnixStream>,
     stderr_path: PathBuf,
     _stderr_dir: tempfile::TempDir,
     next_id: u64,
@@ -421,7 +484,10 @@ struct Throughput {
 }
 
 struct CallCpu {
+    /// From per-thread nanosecond counters when no thread ended during the run, else `ticks_us`.
     server_us: f64,
+    /// From utime + stime (clock ticks) of the process.
+    ticks_us: f64,
     children_us: f64,
     wall_us: f64,
 }
@@ -429,10 +495,12 @@ struct CallCpu {
 struct ModeResults {
     idle_us_per_s: f64,
     echo_us: f64,
+    echo_ticks_us: f64,
     echo_rounds: Vec<f64>,
     arm_us: f64,
     arm_children_us: f64,
     arm_wall_us: f64,
+    arm_ticks_us: f64,
     arm_rounds: Vec<f64>,
     az_calls: u64,
     emulator_us_per_get: f64,
@@ -447,6 +515,19 @@ struct ModeResults {
 impl Server {
     /// Spawns the server and completes the handshake up to the first `tools/list` answer.
     fn start(setup: &Setup, mode: Mode, cache: &Path, emulator: &Emulator, log: &str) -> (Server, StartTimes) {
+        Self::start_with(setup, mode, cache, emulator, log, Stdio_::Pipes)
+    }
+
+    /// Like `start`, with the server's stdin/stdout as pipes (Rust, Python and Go clients)
+    /// or as one end of a socketpair (Node's child_process, i.e. Electron-based clients).
+    fn start_with(
+        setup: &Setup,
+        mode: Mode,
+        cache: &Path,
+        emulator: &Emulator,
+        log: &str,
+        stdio: Stdio_,
+    ) -> (Server, StartTimes) {
         let stderr_dir = tempfile::tempdir().unwrap();
         let stderr_path = stderr_dir.path().join("stderr.log");
         let stderr_file = std::fs::File::create(&stderr_path).unwrap();
@@ -481,11 +562,23 @@ impl Server {
         }
         let spawned_at = SystemTime::now();
         let started = Instant::now();
+        let mut socket = None;
+        if stdio == Stdio_::Socketpair {
+            let (ours, theirs) = UnixStream::pair().expect("socketpair");
+            cmd.stdin(Stdio::from(OwnedFd::from(theirs.try_clone().unwrap())))
+                .stdout(Stdio::from(OwnedFd::from(theirs)));
+            socket = Some(ours);
+        }
         let mut child = cmd.spawn().expect("spawn the server");
+        drop(cmd); // our copies of the child's socket end
         CHILDREN.lock().unwrap().push(child.id());
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::with_capacity(1 << 16, child.stdout.take().unwrap());
+        let (stdin, stdout): (Box<dyn Write + Send>, Box<dyn Read + Send>) = match &socket {
+            Some(ours) => (Box::new(ours.try_clone().unwrap()), Box::new(ours.try_clone().unwrap())),
+            None => (Box::new(child.stdin.take().unwrap()), Box::new(child.stdout.take().unwrap())),
+        };
+        let stdout = BufReader::with_capacity(1 << 16, stdout);
         let mut server = Server {
+            socket,
             child,
             stdin,
             stdout,
@@ -575,28 +668,29 @@ impl Server {
         }
     }
 
-    fn cpu_per_call(&mut self, tool: &str, args: &str, n: u64, expect: Option<&str>, ticks: f64) -> f64 {
-        self.cpu_per_call_detailed(tool, args, n, expect, ticks).server_us
-    }
-
     fn cpu_per_call_detailed(&mut self, tool: &str, args: &str, n: u64, expect: Option<&str>, ticks: f64) -> CallCpu {
-        let before = proc_cpu(self.child.id());
+        let pid = self.child.id();
+        let (before, threads_before) = (proc_cpu(pid), threads_cpu(pid));
         let t = Instant::now();
         self.sequential(tool, args, n, expect);
         let wall = t.elapsed();
-        let after = proc_cpu(self.child.id());
+        let (after, threads_after) = (proc_cpu(pid), threads_cpu(pid));
+        let ticks_us = (after.own - before.own) as f64 / ticks * 1e6 / n as f64;
         CallCpu {
-            server_us: (after.own - before.own) as f64 / ticks * 1e6 / n as f64,
+            server_us: cpu_between(&threads_before, &threads_after).map_or(ticks_us, |ns| ns as f64 / 1e3 / n as f64),
+            ticks_us,
             children_us: (after.children - before.children) as f64 / ticks * 1e6 / n as f64,
             wall_us: wall.as_secs_f64() * 1e6 / n as f64,
         }
     }
 
     fn idle_cpu_us_per_s(&mut self, period: Duration, ticks: f64) -> f64 {
-        let before = proc_cpu(self.child.id());
+        let pid = self.child.id();
+        let (before, threads_before) = (proc_cpu(pid), threads_cpu(pid));
         std::thread::sleep(period);
-        let after = proc_cpu(self.child.id());
-        (after.own - before.own) as f64 / ticks * 1e6 / period.as_secs_f64()
+        let (after, threads_after) = (proc_cpu(pid), threads_cpu(pid));
+        let ticks_us = (after.own - before.own) as f64 / ticks * 1e6;
+        cpu_between(&threads_before, &threads_after).map_or(ticks_us, |ns| ns as f64 / 1e3) / period.as_secs_f64()
     }
 
     /// Keeps `window` calls outstanding for `period`, then drains. One thread: write up to the
@@ -652,6 +746,9 @@ impl Server {
     /// Closes stdin (the server exits on EOF) and returns its stderr.
     fn close(mut self) -> String {
         drop(self.stdin);
+        if let Some(socket) = &self.socket {
+            let _ = socket.shutdown(std::net::Shutdown::Write);
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if self.child.try_wait().unwrap().is_some() {
@@ -762,15 +859,17 @@ impl Emulator {
         for i in 0..200 {
             get(&mut stream, &mut reader, i);
         }
-        let before = proc_cpu(self.child.id());
+        let pid = self.child.id();
+        let (before, threads_before) = (proc_cpu(pid), threads_cpu(pid));
         let client_before = thread_cpu_ns();
         for i in 0..n {
             get(&mut stream, &mut reader, i);
         }
         let client_after = thread_cpu_ns();
-        let after = proc_cpu(self.child.id());
+        let (after, threads_after) = (proc_cpu(pid), threads_cpu(pid));
+        let ticks_us = (after.own - before.own) as f64 / ticks * 1e6 / n as f64;
         BareGet {
-            server_us: (after.own - before.own) as f64 / ticks * 1e6 / n as f64,
+            server_us: cpu_between(&threads_before, &threads_after).map_or(ticks_us, |ns| ns as f64 / 1e3 / n as f64),
             client_us: (client_after - client_before) as f64 / 1e3 / n as f64,
         }
     }
@@ -850,6 +949,27 @@ fn proc_status_kib(pid: u32, key: &str) -> u64 {
         .find_map(|l| l.strip_prefix(key).and_then(|r| r.trim_start_matches(':').trim().strip_suffix("kB")))
         .map(|v| v.trim().parse().unwrap())
         .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
+}
+
+/// CPU time of each live thread of `pid` (thread id → ns, from /proc/<pid>/task/*/schedstat).
+fn threads_cpu(pid: u32) -> BTreeMap<String, u64> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return BTreeMap::new() };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let ns = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+            Some((t.file_name().to_string_lossy().into_owned(), ns.split_whitespace().next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// CPU used between two snapshots, unless a thread ended in between (its time would be lost);
+/// threads started in between count whole.
+fn cpu_between(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> Option<u64> {
+    if before.is_empty() || !before.keys().all(|k| after.contains_key(k)) {
+        return None;
+    }
+    Some(after.values().sum::<u64>().saturating_sub(before.values().sum::<u64>()))
 }
 
 /// CPU time of every live thread of `pid`, in ns (from /proc/<pid>/task/*/schedstat).
