@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo run --release -p azure-ai-gateway-mcp --example bench_host
 //! # knobs: BENCH_CALLS=5000 BENCH_SECONDS=5 BENCH_WARM_STARTS=20 BENCH_COLD_STARTS=5 BENCH_ROUNDS=3
+//! # another build of the server: BENCH_BINARY=/path/to/azure-ai-gateway-mcp
 //! ```
 //!
 //! The client is this program: it spawns the **release binary** (`azure-ai-gateway-mcp`, built
@@ -676,8 +677,9 @@ impl Server {
         let wall = t.elapsed();
         let (after, threads_after) = (proc_cpu(pid), threads_cpu(pid));
         let ticks_us = (after.own - before.own) as f64 / ticks * 1e6 / n as f64;
+        let fine = cpu_between(&threads_before, &threads_after, ticks_us * 1e3 * n as f64, 1e9 / ticks);
         CallCpu {
-            server_us: cpu_between(&threads_before, &threads_after).map_or(ticks_us, |ns| ns as f64 / 1e3 / n as f64),
+            server_us: fine.map_or(ticks_us, |ns| ns as f64 / 1e3 / n as f64),
             ticks_us,
             children_us: (after.children - before.children) as f64 / ticks * 1e6 / n as f64,
             wall_us: wall.as_secs_f64() * 1e6 / n as f64,
@@ -690,7 +692,8 @@ impl Server {
         std::thread::sleep(period);
         let (after, threads_after) = (proc_cpu(pid), threads_cpu(pid));
         let ticks_us = (after.own - before.own) as f64 / ticks * 1e6;
-        cpu_between(&threads_before, &threads_after).map_or(ticks_us, |ns| ns as f64 / 1e3) / period.as_secs_f64()
+        cpu_between(&threads_before, &threads_after, ticks_us * 1e3, 1e9 / ticks).map_or(ticks_us, |ns| ns as f64 / 1e3)
+            / period.as_secs_f64()
     }
 
     /// Keeps `window` calls outstanding for `period`, then drains. One thread: write up to the
@@ -868,8 +871,9 @@ impl Emulator {
         let client_after = thread_cpu_ns();
         let (after, threads_after) = (proc_cpu(pid), threads_cpu(pid));
         let ticks_us = (after.own - before.own) as f64 / ticks * 1e6 / n as f64;
+        let fine = cpu_between(&threads_before, &threads_after, ticks_us * 1e3 * n as f64, 1e9 / ticks);
         BareGet {
-            server_us: cpu_between(&threads_before, &threads_after).map_or(ticks_us, |ns| ns as f64 / 1e3 / n as f64),
+            server_us: fine.map_or(ticks_us, |ns| ns as f64 / 1e3 / n as f64),
             client_us: (client_after - client_before) as f64 / 1e3 / n as f64,
         }
     }
@@ -963,13 +967,21 @@ fn threads_cpu(pid: u32) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// CPU used between two snapshots, unless a thread ended in between (its time would be lost);
-/// threads started in between count whole.
-fn cpu_between(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> Option<u64> {
+/// CPU used between two snapshots of per-thread counters, in ns, checked against the
+/// process's utime + stime (`ticks_ns`, clock-tick resolution, counts every thread): a thread
+/// that ended in between, or started and ended in between, is missing from the snapshots, so
+/// the fine count is used only when it agrees with the coarse one to within two ticks.
+fn cpu_between(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+    ticks_ns: f64,
+    tick_ns: f64,
+) -> Option<u64> {
     if before.is_empty() || !before.keys().all(|k| after.contains_key(k)) {
         return None;
     }
-    Some(after.values().sum::<u64>().saturating_sub(before.values().sum::<u64>()))
+    let ns = after.values().sum::<u64>().saturating_sub(before.values().sum::<u64>());
+    ((ns as f64 - ticks_ns).abs() <= 2.0 * tick_ns).then_some(ns)
 }
 
 /// CPU time of every live thread of `pid`, in ns (from /proc/<pid>/task/*/schedstat).
@@ -1032,6 +1044,9 @@ fn proc_meminfo_kib(key: &str) -> u64 {
 /// The release binary next to this example (`target/release/examples/bench_host` →
 /// `target/release/azure-ai-gateway-mcp`), built first so it is never stale.
 fn host_binary() -> PathBuf {
+    if let Some(binary) = std::env::var_os("BENCH_BINARY") {
+        return PathBuf::from(binary);
+    }
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).expect("examples live in target/<profile>/examples");
     if std::env::var_os("BENCH_NO_BUILD").is_none() {
