@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use aigw_host::arm::ArmClient;
 use aigw_host::changes::ChangePipeline;
+use aigw_host::changes::journal::Journal;
 use aigw_host::config::ConfigFile;
-use aigw_host::mcp::GatewayServer;
+use aigw_host::mcp::{CallSession, GatewayServer, ServerOptions};
 use aigw_host::runtime::{Runtime, RuntimeOptions};
 use common::{plugin_dir_with, shared_cache_dir, text_of};
 use rmcp::model::CallToolResult;
@@ -48,13 +49,18 @@ async fn harness(stems: &[&str], config: &str) -> Harness {
         .await
         .unwrap(),
     );
-    let server = GatewayServer::new(runtime.clone(), Some(ChangePipeline::new(arm)), "test".into(), false);
+    let journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
+    let options = ServerOptions { instructions: "test".into(), read_only: false, skip_confirmation: false };
+    let server = GatewayServer::new(runtime.clone(), Some(Arc::new(ChangePipeline::new(arm, journal))), options);
     Harness { server, runtime, _dir: dir, _sandbox: sandbox }
 }
 
 impl Harness {
     async fn call(&self, tool: &str, args: Value) -> CallToolResult {
-        self.server.run_tool(tool, args, None).await.expect("the call is routed")
+        match self.server.run_tool(tool, args, &CallSession::unattended()).await.expect("the call is routed") {
+            rmcp::model::CallToolResponse::Complete(result) => result,
+            other => panic!("expected a complete result, got {other:?}"),
+        }
     }
 }
 
