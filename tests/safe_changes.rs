@@ -34,7 +34,12 @@ struct Env {
 impl Env {
     async fn start() -> Self {
         let emulator = Emulator::new(Options::new(TOKEN)).unwrap().serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        Self { emulator, http: reqwest::Client::new(), plugins: plugin_dir_with(&["testkit"]), dir: tempfile::tempdir().unwrap() }
+        Self {
+            emulator,
+            http: reqwest::Client::new(),
+            plugins: plugin_dir_with(&["testkit"]),
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn journal(&self) -> PathBuf {
@@ -49,16 +54,22 @@ impl Env {
         let config = self.dir.path().join("config.toml");
         std::fs::write(&config, "").unwrap();
         tokio::process::Command::new(host_binary()).configure(|cmd| {
-            cmd.args(["serve", "--service-id", &aigw_emulator::sandbox_service_id(), "--arm-endpoint", &self.emulator.base_url])
-                .env("AIGW_ARM_BEARER_TOKEN", TOKEN)
-                .env("AIGW_PLUGINS_DIR", self.plugins.path())
-                .env("AIGW_CONFIG", &config)
-                .env("AIGW_CACHE_DIR", shared_cache_dir())
-                .env("AIGW_JOURNAL", self.journal())
-                .env("AIGW_LOG", "debug")
-                .env("AIGW_ARM_MAX_RETRIES", "3")
-                .env_remove("AIGW_DANGEROUSLY_SKIP_CONFIRMATION")
-                .env_remove("AIGW_READ_ONLY");
+            cmd.args([
+                "serve",
+                "--service-id",
+                &aigw_emulator::sandbox_service_id(),
+                "--arm-endpoint",
+                &self.emulator.base_url,
+            ])
+            .env("AIGW_ARM_BEARER_TOKEN", TOKEN)
+            .env("AIGW_PLUGINS_DIR", self.plugins.path())
+            .env("AIGW_CONFIG", &config)
+            .env("AIGW_CACHE_DIR", shared_cache_dir())
+            .env("AIGW_JOURNAL", self.journal())
+            .env("AIGW_LOG", "debug")
+            .env("AIGW_ARM_MAX_RETRIES", "3")
+            .env_remove("AIGW_DANGEROUSLY_SKIP_CONFIRMATION")
+            .env_remove("AIGW_READ_ONLY");
             for (k, v) in extra_env {
                 cmd.env(k, v);
             }
@@ -67,7 +78,8 @@ impl Env {
 
     async fn client<H: ClientHandler>(&self, handler: H, extra_env: &[(&str, &str)]) -> RunningService<RoleClient, H> {
         let stderr = std::fs::OpenOptions::new().create(true).append(true).open(self.stderr_log()).unwrap();
-        let (transport, _) = TokioChildProcess::builder(self.command(extra_env)).stderr(Stdio::from(stderr)).spawn().unwrap();
+        let (transport, _) =
+            TokioChildProcess::builder(self.command(extra_env)).stderr(Stdio::from(stderr)).spawn().unwrap();
         handler.serve(transport).await.unwrap()
     }
 
@@ -78,7 +90,13 @@ impl Env {
     /// GET straight from the emulator: (ETag, body).
     async fn get(&self, path: &str) -> (Option<String>, Value) {
         let sep = if path.contains('?') { '&' } else { '?' };
-        let response = self.http.get(format!("{}{sep}api-version=2024-05-01", self.url(path))).bearer_auth(TOKEN).send().await.unwrap();
+        let response = self
+            .http
+            .get(format!("{}{sep}api-version=2024-05-01", self.url(path)))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
         let etag = response.headers().get("etag").map(|v| v.to_str().unwrap().to_string());
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
@@ -95,7 +113,11 @@ impl Env {
     /// Another writer edits the policy directly, with If-Match, behind the server's back.
     async fn other_writer_annotates(&self, note: &str) {
         let (etag, body) = self.get(&format!("{POLICY}?format=rawxml")).await;
-        let xml = body["properties"]["value"].as_str().unwrap().replacen("<inbound>", &format!("<inbound><!-- {note} -->"), 1);
+        let xml = body["properties"]["value"].as_str().unwrap().replacen(
+            "<inbound>",
+            &format!("<inbound><!-- {note} -->"),
+            1,
+        );
         let response = self
             .http
             .put(format!("{}?api-version=2024-05-01", self.url(POLICY)))
@@ -109,7 +131,8 @@ impl Env {
     }
 
     async fn fault(&self, rule: Value) {
-        let response = self.http.post(format!("{}/_emulator/faults", self.emulator.base_url)).json(&rule).send().await.unwrap();
+        let response =
+            self.http.post(format!("{}/_emulator/faults", self.emulator.base_url)).json(&rule).send().await.unwrap();
         assert!(response.status().is_success(), "{}", response.text().await.unwrap());
     }
 
@@ -187,7 +210,13 @@ async fn an_accepted_confirmation_applies_the_plan_and_journals_it_completely() 
 
     let asked = confirmer.asked();
     assert_eq!(asked.len(), 1);
-    assert!(asked[0].contains("Add the comment \"reviewed by sre\"") && asked[0].contains("+") && asked[0].contains("PUT apis/inference-api"), "{}", asked[0]);
+    assert!(
+        asked[0].contains("Add the comment \"reviewed by sre\"")
+            && asked[0].contains("+")
+            && asked[0].contains("PUT apis/inference-api"),
+        "{}",
+        asked[0]
+    );
     let after_xml = env.policy_xml().await;
     assert_eq!(after_xml, before_xml.replacen("<inbound>", "<inbound><!-- reviewed by sre -->", 1));
 
@@ -233,7 +262,10 @@ async fn a_client_that_cannot_confirm_is_refused_with_how_an_operator_can_turn_c
     let result = call(&client, "annotate_policy", json!({"note": "x"})).await;
     assert_eq!(result.is_error, Some(true));
     let text = text_of(&result);
-    assert!(text.contains("--dangerously-skip-confirmation") && text.contains("AIGW_DANGEROUSLY_SKIP_CONFIRMATION"), "{text}");
+    assert!(
+        text.contains("--dangerously-skip-confirmation") && text.contains("AIGW_DANGEROUSLY_SKIP_CONFIRMATION"),
+        "{text}"
+    );
     // A dry run still shows the plan.
     let dry = call(&client, "annotate_policy", json!({"note": "x", "dry_run": true})).await;
     assert_eq!(dry.structured_content.unwrap()["plan"]["writes"][0]["method"], "PUT");
@@ -277,7 +309,8 @@ async fn a_concurrent_writer_causes_a_replan_and_both_changes_survive() {
     let xml = env.policy_xml().await;
     assert!(xml.contains("<!-- ours -->") && xml.contains("<!-- the other writer was here -->"), "{xml}");
     // The stale attempt is journaled as failed with nothing written, the re-plan as applied.
-    let outcomes: Vec<String> = env.journal_records().iter().filter_map(|r| r["outcome"].as_str().map(str::to_string)).collect();
+    let outcomes: Vec<String> =
+        env.journal_records().iter().filter_map(|r| r["outcome"].as_str().map(str::to_string)).collect();
     assert_eq!(outcomes, ["failed", "applied"]);
     client.cancel().await.unwrap();
 }
@@ -288,12 +321,9 @@ async fn a_fault_in_the_middle_of_a_plan_is_compensated_and_nothing_is_left_half
     let (_, seeded) = env.get("namedValues/tpm-data-science").await;
     env.fault(json!({"path": "*/namedValues/zz-third", "method": "PUT", "status": 500})).await;
     let client = env.client((), &[("AIGW_DANGEROUSLY_SKIP_CONFIRMATION", "1")]).await;
-    let result = call(
-        &client,
-        "set_named_values",
-        json!({"values": {"tpm-data-science": "1", "aa-new": "2", "zz-third": "3"}}),
-    )
-    .await;
+    let result =
+        call(&client, "set_named_values", json!({"values": {"tpm-data-science": "1", "aa-new": "2", "zz-third": "3"}}))
+            .await;
     assert_eq!(result.is_error, Some(true), "{}", text_of(&result));
     let structured = result.structured_content.unwrap();
     assert_eq!(structured["outcome"], "compensated", "{structured}");
@@ -319,7 +349,8 @@ fn text_of_value(v: &Value) -> String {
 async fn throttling_with_retry_after_and_503_bursts_are_absorbed() {
     let env = Env::start().await;
     env.fault(json!({"path": "*/apis/inference-api/policies/policy", "method": "GET", "status": 429, "retryAfter": 1, "count": 2})).await;
-    env.fault(json!({"path": "*/apis/inference-api/policies/policy", "method": "PUT", "status": 503, "count": 2})).await;
+    env.fault(json!({"path": "*/apis/inference-api/policies/policy", "method": "PUT", "status": 503, "count": 2}))
+        .await;
     let client = env.client((), &[("AIGW_DANGEROUSLY_SKIP_CONFIRMATION", "1")]).await;
     let started = std::time::Instant::now();
     let result = call(&client, "annotate_policy", json!({"note": "through the storm"})).await;
@@ -390,7 +421,15 @@ async fn read_only_mode_hides_and_refuses_writes() {
 #[tokio::test]
 async fn no_token_or_key_appears_in_logs_the_journal_or_results() {
     let env = Env::start().await;
-    let state: Value = env.http.get(format!("{}/_emulator/state?secrets=true", env.emulator.base_url)).send().await.unwrap().json().await.unwrap();
+    let state: Value = env
+        .http
+        .get(format!("{}/_emulator/state?secrets=true", env.emulator.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let mut secrets = vec![TOKEN.to_string()];
     collect_keys(&state, &mut secrets);
     assert!(secrets.len() > 2, "found subscription keys to look for: {secrets:?}");

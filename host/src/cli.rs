@@ -243,7 +243,8 @@ impl ServeArgs {
 /// Whether `url` points at this machine (http://127.0.0.1:..., http://localhost:..., http://[::1]:...).
 fn is_loopback_url(url: &str) -> bool {
     let host = url.split_once("://").map_or(url, |(_, rest)| rest).split('/').next().unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+    let host =
+        host.rsplit_once(':').map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host });
     matches!(host, "localhost" | "[::1]") || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 

@@ -128,3 +128,42 @@ def test_plugins_check_reports_contract_imports_and_tools(workdir):
     )
     assert bad.returncode != 0
     assert "aigw:plugin@0.2.0" in bad.stderr and "aigw:plugin@0.1.0" in bad.stderr
+
+
+def with_testkit(workdir):
+    shutil.copy(WASM_DIR / "testkit.wasm", workdir / "plugins" / "testkit.wasm")
+
+
+async def policy_xml(client):
+    result = await client.call_tool("arm_get", {"path": "apis/inference-api/policies/policy?format=rawxml"})
+    return result.structured_content["properties"]["value"]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+@pytest.mark.parametrize("answer", ["accept", "decline"])
+async def test_a_write_is_applied_only_when_the_user_accepts(workdir, mode, answer):
+    """2025-11-25: elicitation/create during the call; 2026-07-28: the input_required round trip."""
+    from mcp import types
+
+    with_testkit(workdir)
+    asked = []
+
+    async def confirm(context, params):
+        asked.append(params.message)
+        if answer == "accept":
+            return types.ElicitResult(action="accept", content={"apply": True})
+        return types.ElicitResult(action="decline")
+
+    async with Client(sandbox(workdir), mode=mode, elicitation_callback=confirm) as client:
+        before = await policy_xml(client)
+        result = await client.call_tool("annotate_policy", {"note": f"{mode}-{answer}"})
+        after = await policy_xml(client)
+    assert len(asked) == 1, asked
+    assert "Apply this change?" in asked[0] and "PUT apis/inference-api/policies/policy" in asked[0], asked[0]
+    if answer == "accept":
+        assert result.is_error is False, result.content[0].text
+        assert result.structured_content["applied"] is True
+        assert after == before.replace("<inbound>", f"<inbound><!-- {mode}-{answer} -->", 1)
+    else:
+        assert "Nothing was written" in result.content[0].text
+        assert after == before

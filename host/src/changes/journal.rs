@@ -109,7 +109,9 @@ impl Change {
     pub fn status(&self) -> String {
         match &self.completed {
             None => "interrupted".into(),
-            Some(c) => serde_json::to_value(c.outcome).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            Some(c) => {
+                serde_json::to_value(c.outcome).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+            }
         }
     }
 }
@@ -126,7 +128,8 @@ impl Journal {
     /// misconfigured path fails at start and not at the first write.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create the journal directory {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("cannot create the journal directory {}: {e}", dir.display()))?;
         }
         std::fs::OpenOptions::new()
             .create(true)
@@ -192,7 +195,9 @@ impl Journal {
                         change.completed = Some(completed);
                     }
                 }
-                Err(e) => tracing::warn!(journal = %self.path.display(), line = number + 1, "skipping an unreadable journal line: {e}"),
+                Err(e) => {
+                    tracing::warn!(journal = %self.path.display(), line = number + 1, "skipping an unreadable journal line: {e}")
+                }
             }
         }
         Ok(changes)
@@ -309,7 +314,14 @@ mod tests {
             .unwrap();
         assert_eq!(journal.changes().unwrap()[0].status(), "interrupted");
         journal
-            .completed(CompletedRecord { id: id.clone(), time: now_rfc3339(), outcome: Outcome::Applied, writes: vec![], error: None, compensation: vec![] })
+            .completed(CompletedRecord {
+                id: id.clone(),
+                time: now_rfc3339(),
+                outcome: Outcome::Applied,
+                writes: vec![],
+                error: None,
+                compensation: vec![],
+            })
             .await
             .unwrap();
         let text = std::fs::read_to_string(journal.path()).unwrap();

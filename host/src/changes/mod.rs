@@ -59,14 +59,21 @@ impl Applied {
     pub fn text(&self) -> String {
         match self {
             Applied::Done { id, plan, writes } => {
-                format!("Applied ({} write(s), change {id}): {}. Undo with rollback_change.", writes.len(), plan.summary)
+                format!(
+                    "Applied ({} write(s), change {id}): {}. Undo with rollback_change.",
+                    writes.len(),
+                    plan.summary
+                )
             }
-            Applied::Stale { path, .. } => format!("Not applied: {path} changed since the plan was made. Nothing was written."),
+            Applied::Stale { path, .. } => {
+                format!("Not applied: {path} changed since the plan was made. Nothing was written.")
+            }
             Applied::Failed { failed, error, made, outcome, .. } => {
                 let restored = match outcome {
                     Outcome::Compensated => format!("the {} write(s) made before it were restored", made.len()),
                     Outcome::CompensationFailed => {
-                        "restoring the writes made before it FAILED: see compensation for what is left changed".to_string()
+                        "restoring the writes made before it FAILED: see compensation for what is left changed"
+                            .to_string()
                     }
                     _ => "nothing was written".to_string(),
                 };
@@ -208,7 +215,9 @@ impl ChangePipeline {
         };
         let (outcome, error, compensation) = match &applied {
             Applied::Done { .. } => (Outcome::Applied, None, vec![]),
-            Applied::Stale { message, .. } => (Outcome::Failed, Some(json!({"kind": "stale", "message": message})), vec![]),
+            Applied::Stale { message, .. } => {
+                (Outcome::Failed, Some(json!({"kind": "stale", "message": message})), vec![])
+            }
             Applied::Failed { error, compensation, outcome, .. } => {
                 (*outcome, Some(error.to_json()["error"].clone()), compensation.clone())
             }
@@ -257,7 +266,8 @@ impl ChangePipeline {
                 Ok(restore) => self.send(&restore).await.map_err(|e| e.to_string()),
             };
             match result {
-                Ok(done) => report.push(json!({"method": done.method, "path": done.path, "status": done.status, "restored": true})),
+                Ok(done) => report
+                    .push(json!({"method": done.method, "path": done.path, "status": done.status, "restored": true})),
                 Err(why) => {
                     all_restored = false;
                     tracing::error!(path = %write.path, "could not restore after a failed plan: {why}");

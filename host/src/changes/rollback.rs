@@ -18,7 +18,11 @@ use crate::runtime::api::{BeforeState, Plan, PlannedWrite, ToolError};
 const READ_ONLY_FIELDS: &[&str] = &["id", "name", "type", "etag", "systemData"];
 
 /// The write that puts `path` back to `before`, conditioned on `current_etag`.
-pub fn restore_write(path: &str, before: Option<&BeforeState>, current_etag: Option<String>) -> Result<PlannedWrite, String> {
+pub fn restore_write(
+    path: &str,
+    before: Option<&BeforeState>,
+    current_etag: Option<String>,
+) -> Result<PlannedWrite, String> {
     match before.and_then(|b| b.body.as_ref()) {
         None => Ok(PlannedWrite {
             method: "DELETE".into(),
@@ -41,9 +45,12 @@ pub fn restore_write(path: &str, before: Option<&BeforeState>, current_etag: Opt
 /// A GET body made fit for a PUT: without the fields ARM computes.
 pub fn restorable(body: &Value) -> Value {
     match body {
-        Value::Object(map) => {
-            Value::Object(map.iter().filter(|(k, _)| !READ_ONLY_FIELDS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !READ_ONLY_FIELDS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -66,7 +73,11 @@ pub fn diff(path: &str, before: Option<&Value>, after: Option<&Value>) -> String
     if a == b {
         return String::new();
     }
-    similar::TextDiff::from_lines(&a, &b).unified_diff().context_radius(3).header(&format!("a/{path}"), &format!("b/{path}")).to_string()
+    similar::TextDiff::from_lines(&a, &b)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{path}"), &format!("b/{path}"))
+        .to_string()
 }
 
 /// Builds the plan that undoes `change`, or refuses with the drift.
@@ -121,7 +132,10 @@ pub async fn plan_rollback(pipeline: &ChangePipeline, change: &Change, force: bo
         writes.push(write);
     }
     if !drift.is_empty() && !force {
-        let listing: Vec<String> = drift.iter().map(|d| format!("{}:\n{}", d["path"].as_str().unwrap_or(""), d["diff"].as_str().unwrap_or(""))).collect();
+        let listing: Vec<String> = drift
+            .iter()
+            .map(|d| format!("{}:\n{}", d["path"].as_str().unwrap_or(""), d["diff"].as_str().unwrap_or("")))
+            .collect();
         return Err(ToolError::Conflict(format!(
             "{} resource(s) changed after change {id}, so rolling it back would discard those later changes. \
              Pass force: true to roll back anyway. What changed since:\n{}",
@@ -168,7 +182,11 @@ mod tests {
 
     #[test]
     fn a_redacted_secret_is_never_written_back() {
-        let before = BeforeState { path: "namedValues/s".into(), etag: None, body: Some(json!({"properties": {"secret": true, "value": super::super::journal::REDACTED}})) };
+        let before = BeforeState {
+            path: "namedValues/s".into(),
+            etag: None,
+            body: Some(json!({"properties": {"secret": true, "value": super::super::journal::REDACTED}})),
+        };
         assert!(restore_write("namedValues/s", Some(&before), None).unwrap_err().contains("secret"));
     }
 

@@ -13,9 +13,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rmcp::model::{ElicitRequest, ElicitRequestParams, ElicitationAction, ElicitationSchema, InputRequest, InputRequests, InputResponses, ProtocolVersion};
-use rmcp::service::{Peer, RequestContext};
 use rmcp::RoleServer;
+use rmcp::model::{
+    ElicitRequest, ElicitRequestParams, ElicitationAction, ElicitationSchema, InputRequest, InputRequests,
+    InputResponses, ProtocolVersion,
+};
+use rmcp::service::{Peer, RequestContext};
 
 use crate::runtime::api::Plan;
 
@@ -82,7 +85,10 @@ pub fn message(plan: &Plan, note: Option<&str>) -> String {
 
 fn params(plan: &Plan, note: Option<&str>) -> ElicitRequestParams {
     let schema = ElicitationSchema::builder()
-        .required_bool_property("apply", |b| b.title("Apply this change").description("Yes applies the writes listed above; no leaves everything as it is."))
+        .required_bool_property("apply", |b| {
+            b.title("Apply this change")
+                .description("Yes applies the writes listed above; no leaves everything as it is.")
+        })
         .build_unchecked();
     ElicitRequestParams::FormElicitationParams { meta: None, message: message(plan, note), requested_schema: schema }
 }

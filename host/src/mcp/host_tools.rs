@@ -71,11 +71,10 @@ pub async fn call(tool: HostTool, pipeline: &ChangePipeline, arguments: &Value) 
         HostTool::RollbackChange => {
             let id = arguments["change_id"].as_str().unwrap_or_default();
             let force = arguments["force"].as_bool().unwrap_or(false);
-            let change = pipeline
-                .journal()
-                .find(id)
-                .map_err(|e| ToolError::Internal(format!("{e:#}")))?
-                .ok_or_else(|| ToolError::NotFound(format!("no change {id:?} in the journal; list_changes shows the ids")))?;
+            let change =
+                pipeline.journal().find(id).map_err(|e| ToolError::Internal(format!("{e:#}")))?.ok_or_else(|| {
+                    ToolError::NotFound(format!("no change {id:?} in the journal; list_changes shows the ids"))
+                })?;
             let plan = crate::changes::rollback::plan_rollback(pipeline, &change, force).await?;
             Ok(ToolOutcome::Plan(plan))
         }
@@ -104,7 +103,14 @@ fn list_changes(pipeline: &ChangePipeline, arguments: &Value) -> Result<ToolOutc
     let items: Vec<Value> = selected.iter().map(|c| summarize(c)).collect();
     let mut text = if items.is_empty() { "No changes in the journal.".to_string() } else { String::new() };
     for c in &selected {
-        text.push_str(&format!("{} {} {} [{}] {}\n", c.planned.id, c.planned.time, c.planned.tool, c.status(), c.planned.summary));
+        text.push_str(&format!(
+            "{} {} {} [{}] {}\n",
+            c.planned.id,
+            c.planned.time,
+            c.planned.tool,
+            c.status(),
+            c.planned.summary
+        ));
     }
     Ok(ToolOutcome::Result {
         text,

@@ -36,14 +36,18 @@ impl PendingPlans {
         let token = format!("plan-{}", uuid::Uuid::new_v4().simple());
         let mut plans = self.plans.lock().unwrap();
         plans.retain(|_, p| p.created.elapsed() < PENDING_TTL);
-        plans.insert(token.clone(), Pending { tool: tool.into(), arguments: arguments.clone(), plan, created: Instant::now() });
+        plans.insert(
+            token.clone(),
+            Pending { tool: tool.into(), arguments: arguments.clone(), plan, created: Instant::now() },
+        );
         token
     }
 
     /// Takes the plan for `token` if it is still valid and was made for `tool` and `arguments`.
     pub fn take(&self, token: &str, tool: &str, arguments: &Value) -> Result<Pending, String> {
         let mut plans = self.plans.lock().unwrap();
-        let pending = plans.remove(token).ok_or("this confirmation is unknown or was already used; call the tool again")?;
+        let pending =
+            plans.remove(token).ok_or("this confirmation is unknown or was already used; call the tool again")?;
         if pending.created.elapsed() >= PENDING_TTL {
             return Err("this confirmation expired; call the tool again to see a fresh plan".into());
         }

@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use crate::runtime::api::{ToolDecl, ToolError};
 use crate::runtime::{LoadedPlugin, Runtime};
 
-
 /// What runs a tool.
 #[derive(Clone)]
 pub enum ToolSource {

@@ -100,7 +100,12 @@ impl GatewayServer {
 
     /// Runs one tool call (minus the protocol): validation, the tool, and for a write, the
     /// whole plan pipeline.
-    pub async fn run_tool(&self, name: &str, arguments: Value, session: &CallSession) -> Result<CallToolResponse, McpError> {
+    pub async fn run_tool(
+        &self,
+        name: &str,
+        arguments: Value,
+        session: &CallSession,
+    ) -> Result<CallToolResponse, McpError> {
         let entry = self.entry(name)?;
         if entry.hidden {
             return Ok(refused_read_only(name).into());
@@ -117,7 +122,13 @@ impl GatewayServer {
         }
         let started = std::time::Instant::now();
         let outcome = self.invoke(&entry, &arguments, session.progress.clone()).await;
-        tracing::debug!(tool = name, owner = entry.owner(), elapsed_us = started.elapsed().as_micros() as u64, ok = outcome.is_ok(), "tool call");
+        tracing::debug!(
+            tool = name,
+            owner = entry.owner(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            ok = outcome.is_ok(),
+            "tool call"
+        );
         match outcome {
             Err(e) => Ok(error_result(&e).into()),
             Ok(ToolOutcome::Result { text, structured }) => {
@@ -135,7 +146,14 @@ impl GatewayServer {
     }
 
     /// Continues a 2026-07-28 round trip: the client retried the call with the user's answer.
-    async fn resume(&self, name: &str, arguments: Value, state: &str, request: &CallToolRequestParams, session: &CallSession) -> Result<CallToolResponse, McpError> {
+    async fn resume(
+        &self,
+        name: &str,
+        arguments: Value,
+        state: &str,
+        request: &CallToolRequestParams,
+        session: &CallSession,
+    ) -> Result<CallToolResponse, McpError> {
         let entry = self.entry(name)?;
         let mut arguments = if arguments.is_null() { Value::Object(Default::default()) } else { arguments };
         if let Some(object) = arguments.as_object_mut() {
@@ -147,18 +165,31 @@ impl GatewayServer {
         };
         match confirm::decision_from(request.input_responses.as_ref()) {
             Decision::Refuse(why) => Ok(not_applied(&pending.plan, &why).into()),
-            Decision::Accept => Ok(self.apply_confirmed(&entry, &arguments, pending.plan, session, "input-required").await),
+            Decision::Accept => {
+                Ok(self.apply_confirmed(&entry, &arguments, pending.plan, session, "input-required").await)
+            }
         }
     }
 
     fn entry(&self, name: &str) -> Result<Arc<ToolEntry>, McpError> {
-        self.inner.registry.get(name).cloned().ok_or_else(|| McpError::invalid_params(format!("unknown tool {name:?}"), None))
+        self.inner
+            .registry
+            .get(name)
+            .cloned()
+            .ok_or_else(|| McpError::invalid_params(format!("unknown tool {name:?}"), None))
     }
 
     /// Runs the tool itself: a plugin call, or a host tool.
-    async fn invoke(&self, entry: &ToolEntry, arguments: &Value, progress: Option<ProgressSink>) -> Result<ToolOutcome, ToolError> {
+    async fn invoke(
+        &self,
+        entry: &ToolEntry,
+        arguments: &Value,
+        progress: Option<ProgressSink>,
+    ) -> Result<ToolOutcome, ToolError> {
         match &entry.source {
-            ToolSource::Plugin(plugin) => self.inner.runtime.call(plugin, &entry.decl.name, &arguments.to_string(), progress).await,
+            ToolSource::Plugin(plugin) => {
+                self.inner.runtime.call(plugin, &entry.decl.name, &arguments.to_string(), progress).await
+            }
             ToolSource::Host(tool) => {
                 let changes = self.changes()?;
                 host_tools::call(*tool, changes, arguments).await
@@ -186,7 +217,14 @@ impl GatewayServer {
         }
     }
 
-    async fn handle_plan(&self, entry: &ToolEntry, arguments: &Value, plan: Plan, dry_run: bool, session: &CallSession) -> CallToolResponse {
+    async fn handle_plan(
+        &self,
+        entry: &ToolEntry,
+        arguments: &Value,
+        plan: Plan,
+        dry_run: bool,
+        session: &CallSession,
+    ) -> CallToolResponse {
         if !entry.is_write() {
             return error_result(&ToolError::Denied(format!(
                 "read-only tool {:?} answered with a plan; plans come only from write tools",
@@ -213,7 +251,14 @@ impl GatewayServer {
     }
 
     /// Asks the user (as the channel allows), then applies; re-plans on a stale ETag.
-    async fn confirm_then_apply(&self, entry: &ToolEntry, arguments: &Value, plan: Plan, session: &CallSession, note: Option<String>) -> CallToolResponse {
+    async fn confirm_then_apply(
+        &self,
+        entry: &ToolEntry,
+        arguments: &Value,
+        plan: Plan,
+        session: &CallSession,
+        note: Option<String>,
+    ) -> CallToolResponse {
         let how = match &session.channel {
             Channel::Skip => {
                 tracing::warn!(tool = %entry.name, summary = %plan.summary, "applying WITHOUT confirmation (--dangerously-skip-confirmation)");
@@ -235,7 +280,14 @@ impl GatewayServer {
 
     /// Applies a plan the user accepted. On 412, re-makes the plan against fresh state and asks
     /// again (with skipped confirmation: returns the new plan unapplied).
-    async fn apply_confirmed(&self, entry: &ToolEntry, arguments: &Value, mut plan: Plan, session: &CallSession, how: &str) -> CallToolResponse {
+    async fn apply_confirmed(
+        &self,
+        entry: &ToolEntry,
+        arguments: &Value,
+        mut plan: Plan,
+        session: &CallSession,
+        how: &str,
+    ) -> CallToolResponse {
         let Ok(changes) = self.changes() else {
             return error_result(&ToolError::Denied("this server cannot apply changes".into())).into();
         };
@@ -283,8 +335,10 @@ impl GatewayServer {
                 _ => return Box::pin(self.confirm_then_apply(entry, arguments, plan, session, Some(note))).await,
             }
         }
-        error_result(&ToolError::Conflict("the resources kept changing while the plan was applied; try again later".into()))
-            .into()
+        error_result(&ToolError::Conflict(
+            "the resources kept changing while the plan was applied; try again later".into(),
+        ))
+        .into()
     }
 }
 
@@ -306,10 +360,10 @@ fn applied_result(applied: &Applied) -> CallToolResult {
 }
 
 fn not_applied(plan: &Plan, why: &str) -> CallToolResult {
-    let mut result = CallToolResult::success(vec![ContentBlock::text(format!(
-        "Not applied: the user {why}. Nothing was written."
-    ))]);
-    result.structured_content = Some(json!({"applied": false, "confirmed": false, "reason": why, "summary": plan.summary}));
+    let mut result =
+        CallToolResult::success(vec![ContentBlock::text(format!("Not applied: the user {why}. Nothing was written."))]);
+    result.structured_content =
+        Some(json!({"applied": false, "confirmed": false, "reason": why, "summary": plan.summary}));
     result
 }
 

@@ -83,7 +83,10 @@ impl Guest for Testkit {
                 let policy = arm::get(path)?;
                 let xml = policy.body["properties"]["value"].as_str().unwrap_or_default().to_string();
                 let note = args["note"].as_str().unwrap_or_default();
-                let at = xml.find("<inbound>").map(|i| i + "<inbound>".len()).ok_or_else(|| Error::Internal("no <inbound>".into()))?;
+                let at = xml
+                    .find("<inbound>")
+                    .map(|i| i + "<inbound>".len())
+                    .ok_or_else(|| Error::Internal("no <inbound>".into()))?;
                 let edited = format!("{}<!-- {note} -->{}", &xml[..at], &xml[at..]);
                 let diff = aigw_pdk::diff::unified("apis/inference-api/policies/policy", &xml, &edited);
                 Ok(PlanBuilder::new()
@@ -99,7 +102,11 @@ impl Guest for Testkit {
                     let current = arm::get_optional(&path)?;
                     let body = json!({"properties": {"displayName": name, "value": value, "secret": false}});
                     let before = current.as_ref().map(|c| c.body.clone()).unwrap_or(Value::Null);
-                    plan = plan.diff(&aigw_pdk::diff::unified_json(&path, &before, &body)).put(&path, current.as_ref(), body);
+                    plan = plan.diff(&aigw_pdk::diff::unified_json(&path, &before, &body)).put(
+                        &path,
+                        current.as_ref(),
+                        body,
+                    );
                 }
                 Ok(plan.build(format!("Set {} named value(s)", values.len()), None))
             }
