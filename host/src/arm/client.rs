@@ -86,6 +86,12 @@ impl ArmClient {
         Ok(Self { http, target, credential, retry: retry::RetryPolicy::from_env()? })
     }
 
+    /// The same client with another retry policy.
+    pub fn with_retry_policy(mut self, policy: retry::RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
     /// The governed service and endpoint.
     pub fn target(&self) -> &ArmTarget {
         &self.target

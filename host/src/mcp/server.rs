@@ -166,7 +166,7 @@ impl GatewayServer {
         match confirm::decision_from(request.input_responses.as_ref()) {
             Decision::Refuse(why) => Ok(not_applied(&pending.plan, &why).into()),
             Decision::Accept => {
-                Ok(self.apply_confirmed(&entry, &arguments, pending.plan, session, "input-required").await)
+                Ok(self.apply_confirmed(&entry, &arguments, pending.plan, session, "input-required", 0).await)
             }
         }
     }
@@ -247,7 +247,7 @@ impl GatewayServer {
             result.structured_content = Some(json!({ "dryRun": true, "applied": false, "plan": plan }));
             return result.into();
         }
-        self.confirm_then_apply(entry, arguments, plan, session, None).await
+        self.confirm_then_apply(entry, arguments, plan, session, None, 0).await
     }
 
     /// Asks the user (as the channel allows), then applies; re-plans on a stale ETag.
@@ -258,6 +258,7 @@ impl GatewayServer {
         plan: Plan,
         session: &CallSession,
         note: Option<String>,
+        replans: usize,
     ) -> CallToolResponse {
         let how = match &session.channel {
             Channel::Skip => {
@@ -275,7 +276,7 @@ impl GatewayServer {
                 Decision::Refuse(why) => return not_applied(&plan, &why).into(),
             },
         };
-        self.apply_confirmed(entry, arguments, plan, session, how).await
+        self.apply_confirmed(entry, arguments, plan, session, how, replans).await
     }
 
     /// Applies a plan the user accepted. On 412, re-makes the plan against fresh state and asks
@@ -284,61 +285,60 @@ impl GatewayServer {
         &self,
         entry: &ToolEntry,
         arguments: &Value,
-        mut plan: Plan,
+        plan: Plan,
         session: &CallSession,
         how: &str,
+        replans: usize,
     ) -> CallToolResponse {
         let Ok(changes) = self.changes() else {
             return error_result(&ToolError::Denied("this server cannot apply changes".into())).into();
         };
-        for _ in 0..MAX_REPLANS {
-            let context = ChangeContext {
-                tool: entry.name.clone(),
-                plugin: entry.owner().to_string(),
-                arguments: arguments.clone(),
-                client: session.client.clone(),
-                confirmation: how.to_string(),
-                rollback_of: plan.details.as_ref().and_then(|d| d["rollbackOf"].as_str()).map(str::to_string),
-            };
-            let applied = match changes.apply(plan.clone(), context).await {
-                Ok(applied) => applied,
-                Err(e) => return error_result(&e).into(),
-            };
-            let Applied::Stale { path, .. } = &applied else {
-                return applied_result(&applied).into();
-            };
-            let note = format!(
-                "{path} was changed by someone else after you saw the plan, so nothing was written. \
-                 This is the plan made again against its current state."
-            );
-            tracing::info!(tool = %entry.name, path = %path, "stale plan: re-planning against fresh state");
-            plan = match self.invoke(entry, arguments, session.progress.clone()).await {
-                Ok(ToolOutcome::Plan(fresh)) => fresh,
-                Ok(ToolOutcome::Result { text, .. }) => {
-                    return error_result(&ToolError::Conflict(format!("{note} The tool now says: {text}"))).into();
-                }
-                Err(e) => return error_result(&e).into(),
-            };
-            if let Err(e) = changes.check(&plan, &self.grants(entry, &plan)) {
-                return error_result(&e).into();
-            }
-            match &session.channel {
-                Channel::Skip => {
-                    let mut result = CallToolResult::error(vec![ContentBlock::text(format!(
-                        "{note} It was not applied; call the tool again to apply it.\n\n{}\n\n{}",
-                        plan.summary, plan.diff
-                    ))]);
-                    result.structured_content =
-                        Some(json!({"applied": false, "stale": true, "message": note, "newPlan": plan}));
-                    return result.into();
-                }
-                _ => return Box::pin(self.confirm_then_apply(entry, arguments, plan, session, Some(note))).await,
-            }
+        let context = ChangeContext {
+            tool: entry.name.clone(),
+            plugin: entry.owner().to_string(),
+            arguments: arguments.clone(),
+            client: session.client.clone(),
+            confirmation: how.to_string(),
+            rollback_of: plan.details.as_ref().and_then(|d| d["rollbackOf"].as_str()).map(str::to_string),
+        };
+        let applied = match changes.apply(plan, context).await {
+            Ok(applied) => applied,
+            Err(e) => return error_result(&e).into(),
+        };
+        let Applied::Stale { path, .. } = &applied else {
+            return applied_result(&applied).into();
+        };
+        if replans + 1 >= MAX_REPLANS {
+            return error_result(&ToolError::Conflict(format!(
+                "{path} kept changing while the plan was applied ({MAX_REPLANS} attempts); nothing was written; try again later"
+            )))
+            .into();
         }
-        error_result(&ToolError::Conflict(
-            "the resources kept changing while the plan was applied; try again later".into(),
-        ))
-        .into()
+        let note = format!(
+            "{path} was changed by someone else after you saw the plan, so nothing was written. \
+             This is the plan made again against its current state."
+        );
+        tracing::info!(tool = %entry.name, path = %path, "stale plan: re-planning against fresh state");
+        let plan = match self.invoke(entry, arguments, session.progress.clone()).await {
+            Ok(ToolOutcome::Plan(fresh)) => fresh,
+            Ok(ToolOutcome::Result { text, .. }) => {
+                return error_result(&ToolError::Conflict(format!("{note} The tool now says: {text}"))).into();
+            }
+            Err(e) => return error_result(&e).into(),
+        };
+        if let Err(e) = changes.check(&plan, &self.grants(entry, &plan)) {
+            return error_result(&e).into();
+        }
+        if let Channel::Skip = session.channel {
+            let mut result = CallToolResult::error(vec![ContentBlock::text(format!(
+                "{note} It was not applied; call the tool again to apply it.\n\n{}\n\n{}",
+                plan.summary, plan.diff
+            ))]);
+            result.structured_content =
+                Some(json!({"applied": false, "stale": true, "message": note, "newPlan": plan}));
+            return result.into();
+        }
+        Box::pin(self.confirm_then_apply(entry, arguments, plan, session, Some(note), replans + 1)).await
     }
 }
 
