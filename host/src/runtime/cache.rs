@@ -83,7 +83,9 @@ impl CompileCache {
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().expect("cache entries live in a directory");
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.{}.tmp", path.file_name().unwrap().to_string_lossy(), std::process::id()));
+    // Unique per writer (threads of one process included), so concurrent loads never share it.
+    let unique = uuid::Uuid::new_v4().simple();
+    let tmp = dir.join(format!(".{}.{unique}.tmp", path.file_name().unwrap().to_string_lossy()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }
