@@ -26,6 +26,9 @@ pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 1000;
 /// Rows shown in the text summary.
 const TEXT_ROWS: usize = 12;
+/// Bytes of rows and sources one answer may carry: the host caps a plugin's answer (1 MiB by
+/// default), so a page whose rows are unusually large ends early and the cursor continues it.
+const BUDGET: usize = 800 * 1024;
 
 /// The tool's arguments.
 #[derive(Deserialize, Debug, Default)]
@@ -120,7 +123,10 @@ pub fn run(arm: &dyn Arm, args: &Args) -> Result<(String, Value), Error> {
     let mut out_rows = Vec::with_capacity(rows.len());
     let mut text_rows = Vec::new();
     let mut unlimited = Vec::new();
+    let mut used = 0;
     for sub in &rows {
+        let checkpoint = sources.list.len();
+        let mut no_tpm = None;
         let limits = limits_of(&tenant, &analyses, sub);
         let mut row = json!({
             "id": sub.id,
@@ -142,7 +148,7 @@ pub fn run(arm: &dyn Arm, args: &Args) -> Result<(String, Value), Error> {
                 if let Some(g) = groups.first()
                     && let Lim::Unlimited { reason } = &g.limits.tpm
                 {
-                    unlimited.push(format!("{}: {reason}", sub.id));
+                    no_tpm = Some(format!("{}: {reason}", sub.id));
                 }
             }
             Err(why) => {
@@ -150,10 +156,22 @@ pub fn run(arm: &dyn Arm, args: &Args) -> Result<(String, Value), Error> {
                 row["limits_unavailable"] = json!(why);
             }
         }
+        let size =
+            row.to_string().len() + sources.list[checkpoint..].iter().map(|s| s.to_string().len()).sum::<usize>();
+        if used + size > BUDGET && !out_rows.is_empty() {
+            sources.rollback(checkpoint);
+            break;
+        }
+        used += size;
+        unlimited.extend(no_tpm);
         if text_rows.len() < TEXT_ROWS {
             text_rows.push(text_row(sub, &limits, &tenant.named_values));
         }
         out_rows.push(row);
+    }
+    if out_rows.len() < rows.len() {
+        notes.push(format!("the page ends after {} rows to stay under the answer size cap", out_rows.len()));
+        rows.truncate(out_rows.len());
     }
 
     let end = start + rows.len();
@@ -217,6 +235,12 @@ pub struct Sources {
 }
 
 impl Sources {
+    /// Forgets the sources added after the first `len`.
+    pub fn rollback(&mut self, len: usize) {
+        self.list.truncate(len);
+        self.ids.retain(|_, id| id[1..].parse::<usize>().is_ok_and(|n| n <= len));
+    }
+
     /// The id (`s1`, `s2`, ...) of `src`, adding it when new.
     pub fn id(&mut self, src: &Src, nv: &NamedValues) -> String {
         let s = &src.source;
@@ -498,6 +522,39 @@ mod tests {
             next = v["next_cursor"].as_str().map(str::to_string);
         }
         assert_eq!(seen, 10_000);
+    }
+
+    #[test]
+    fn a_page_of_large_rows_ends_under_the_size_cap_and_the_cursor_continues_it() {
+        let mut arm = sandbox_arm();
+        let subs: Vec<Value> = (0..1000)
+            .map(|i| {
+                let mut s = subscription_item(&format!("t{i:04}"), "/products/aoai", "active");
+                s["properties"]["displayName"] = json!(format!("{i} {}", "x".repeat(1500)));
+                s
+            })
+            .collect();
+        arm.collections.insert("subscriptions".into(), subs);
+        let (text, v) = call(&arm, Args { limit: Some(1000), ..Default::default() });
+        let returned = v["returned"].as_u64().unwrap() as usize;
+        assert!((400..1000).contains(&returned), "{returned}");
+        assert!(v.to_string().len() < 1024 * 1024);
+        assert_eq!(v["next_cursor"], json!(cursor(returned, None, None)));
+        assert!(v["notes"][0].as_str().unwrap().contains("answer size cap"));
+        assert!(text.contains(&format!("{} more: pass cursor", thousands((1000 - returned) as u64))), "{text}");
+        let (_, v2) =
+            call(&arm, Args { limit: Some(1000), cursor: Some(cursor(returned, None, None)), ..Default::default() });
+        assert_eq!(v2["subscriptions"][0]["id"], json!(format!("t{returned:04}")));
+        let mut seen = returned + v2["returned"].as_u64().unwrap() as usize;
+        let mut next = v2["next_cursor"].as_str().map(str::to_string);
+        while let Some(c) = next {
+            let (_, v) = call(&arm, Args { limit: Some(1000), cursor: Some(c), ..Default::default() });
+            seen += v["returned"].as_u64().unwrap() as usize;
+            next = v["next_cursor"].as_str().map(str::to_string);
+        }
+        assert_eq!(seen, 1000);
+        // Sources are listed once and only when referenced.
+        assert_eq!(v["sources"].as_array().unwrap().len(), 2);
     }
 
     #[test]

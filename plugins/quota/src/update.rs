@@ -491,9 +491,10 @@ pub fn assemble(
     }
 
     let phrases: Vec<String> = edits.changes.iter().map(|(s, c)| phrase(s, c)).collect();
-    let mut summary = format!("{}: {}.", sub.id, phrases.join("; "));
+    // No final period: the host appends its own sentence ("… . Undo with rollback_change.").
+    let mut summary = format!("{}: {}", sub.id, phrases.join("; "));
     for n in &notes {
-        summary.push_str(&format!(" Note: {n}."));
+        summary.push_str(&format!(". Note: {n}"));
     }
     let details = json!({
         "subscription_id": sub.id,

@@ -30,7 +30,7 @@ pub fn few(names: &[String], n: usize) -> String {
     if names.len() <= n {
         return names.join(", ");
     }
-    format!("{} and {} others", names[..n].join(", "), names.len() - n)
+    format!("{} and {} others", names[..n].join(", "), thousands((names.len() - n) as u64))
 }
 
 /// FNV-1a, to tie a cursor to the query it came from.
