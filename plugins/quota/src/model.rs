@@ -190,25 +190,29 @@ pub fn api_ids(apis: &[Named]) -> Vec<String> {
 /// Products by id, with display names.
 #[derive(Default, Debug, Clone)]
 pub struct Products {
-    names: BTreeMap<String, Option<String>>,
+    /// Lowercase id → (id as ARM spells it, display name).
+    names: BTreeMap<String, (String, Option<String>)>,
 }
 
 impl Products {
     /// From the `products` collection.
     pub fn new(items: &[Named]) -> Self {
         Products {
-            names: items.iter().map(|p| (p.name.to_ascii_lowercase(), p.properties.display_name.clone())).collect(),
+            names: items
+                .iter()
+                .map(|p| (p.name.to_ascii_lowercase(), (p.name.clone(), p.properties.display_name.clone())))
+                .collect(),
         }
     }
 
     /// The display name of product `id`.
     pub fn display_name(&self, id: &str) -> Option<&str> {
-        self.names.get(&id.to_ascii_lowercase())?.as_deref()
+        self.names.get(&id.to_ascii_lowercase())?.1.as_deref()
     }
 
-    /// Every product id (lowercase).
+    /// Every product id, as ARM spells it.
     pub fn ids(&self) -> impl Iterator<Item = &String> {
-        self.names.keys()
+        self.names.values().map(|(id, _)| id)
     }
 }
 
