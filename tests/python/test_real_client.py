@@ -167,3 +167,31 @@ async def test_a_write_is_applied_only_when_the_user_accepts(workdir, mode, answ
     else:
         assert "Nothing was written" in result.content[0].text
         assert after == before
+
+
+async def test_the_quota_scenario_in_the_sandbox(workdir):
+    """List the quotas, cut growth 200k -> 100k TPM with a confirmed change, see it, roll it back."""
+    from mcp import types
+
+    async def confirm(context, params):
+        assert "200,000 → 100,000" in params.message, params.message
+        return types.ElicitResult(action="accept", content={"apply": True})
+
+    def tpm(listing, sid):
+        row = next(r for r in listing.structured_content["subscriptions"] if r["id"] == sid)
+        return row["limits"][0]["tpm"].get("value")
+
+    async with Client(sandbox(workdir), mode="legacy", elicitation_callback=confirm) as client:
+        before = await client.call_tool("list_subscriptions", {})
+        assert tpm(before, "growth") == 200000 and tpm(before, "search") == 100000
+        changed = await client.call_tool("update_quota", {"subscription_id": "growth", "tpm": 100000})
+        assert changed.is_error is False, changed.content[0].text
+        after = await client.call_tool("list_subscriptions", {})
+        assert tpm(after, "growth") == 100000
+        for sid in ("prod-critical", "data-science", "search", "support"):
+            assert tpm(after, sid) == tpm(before, sid), sid
+        journal = await client.call_tool("list_changes", {})
+        change_id = journal.structured_content["changes"][0]["id"]
+        undone = await client.call_tool("rollback_change", {"change_id": change_id})
+        assert undone.is_error is False, undone.content[0].text
+        assert tpm(await client.call_tool("list_subscriptions", {}), "growth") == 200000
