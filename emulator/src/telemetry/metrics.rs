@@ -131,7 +131,7 @@ enum Source {
     Tokens(usize),
 }
 
-struct MetricDef {
+pub(crate) struct MetricDef {
     name: String,
     localized: String,
     description: &'static str,
@@ -144,7 +144,7 @@ struct MetricDef {
     zero_fill: bool,
 }
 
-fn apim_metrics() -> Vec<MetricDef> {
+pub(crate) fn apim_metrics() -> Vec<MetricDef> {
     let dims = |d: &[(&str, &str)]| d.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
     vec![
         MetricDef {
@@ -185,7 +185,7 @@ fn apim_metrics() -> Vec<MetricDef> {
 
 /// The token metrics of `namespace` (case-insensitive), with the dimensions they were emitted
 /// with (union over series, in first-seen order).
-fn token_metrics(data: &Data, namespace: &str) -> Vec<MetricDef> {
+pub(crate) fn token_metrics(data: &Data, namespace: &str) -> Vec<MetricDef> {
     let mut dims: Vec<(String, String)> = Vec::new();
     let mut any = false;
     for s in data.custom_series.values() {
@@ -737,7 +737,7 @@ fn request_dim(d: &RequestDims, name: &str, data: &Data, hostname: &str, region:
     }
 }
 
-fn query(
+pub(crate) fn query(
     sim: &Sim,
     req: &ArmRequest,
     resource_id: &str,

@@ -25,6 +25,9 @@ pub mod profile;
 pub mod rng;
 pub mod world;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
@@ -208,6 +211,22 @@ impl Sim {
             None => self.profiles.remove(&sid.to_ascii_lowercase()),
         };
         self.profiles_version += 1;
+    }
+
+    /// A simulation over hand-made data (tests of the query APIs).
+    #[cfg(test)]
+    pub(crate) fn for_test(data: Data, now: i64) -> Sim {
+        Sim {
+            history_start: data.first_minute,
+            now,
+            model: Model::new(0),
+            data,
+            profiles: BTreeMap::new(),
+            profiles_version: 0,
+            world: World::default(),
+            world_key: (0, 0),
+            row_cap: LOG_ANALYTICS_ROW_CAP,
+        }
     }
 
     /// The world the last simulated minute ran under.
