@@ -49,9 +49,6 @@ impl<T: std::hash::Hash + Eq + Clone> Interner<T> {
     pub fn get(&self, i: u32) -> &T {
         &self.values[i as usize]
     }
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
     pub fn values(&self) -> &[T] {
         &self.values
     }

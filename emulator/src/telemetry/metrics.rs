@@ -348,7 +348,7 @@ fn answer(emu: &Emulator, req: &ArmRequest, resource: Resource, kind: &str) -> R
         }
         match query(sim, req, &resource_id, &ns_out, &defs, is_service, sandbox_service) {
             Ok(v) => json_response(StatusCode::OK, &v),
-            Err(r) => r,
+            Err(message) => bad(message),
         }
     })
 }
@@ -382,7 +382,7 @@ fn definitions(resource_id: &str, namespace: &str, defs: &[MetricDef]) -> Respon
 struct Filter {
     /// Each entry: dimension name (as written) and the alternatives (`None` value = `'*'`, with
     /// `negate` for `ne`).
-    groups: Vec<(String, Vec<(bool, Option<String>)>)>,
+    groups: Groups,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -460,7 +460,9 @@ fn parse_filter(s: &str) -> Result<Filter, String> {
     Ok(Filter { groups })
 }
 
-type Groups = Vec<(String, Vec<(bool, Option<String>)>)>;
+/// The alternatives of one dimension: (negated, value; `None` = `'*'`).
+type Alternatives = Vec<(bool, Option<String>)>;
+type Groups = Vec<(String, Alternatives)>;
 
 fn is_kw(t: Option<&FTok>, kw: &str) -> bool {
     matches!(t, Some(FTok::Word(w)) if w.eq_ignore_ascii_case(kw))
@@ -745,7 +747,7 @@ pub(crate) fn query(
     defs: &[MetricDef],
     is_service: bool,
     sandbox_service: bool,
-) -> Result<Value, Response> {
+) -> Result<Value, String> {
     let names_param = req
         .query("metricnames")
         .map(str::to_string)
@@ -753,7 +755,7 @@ pub(crate) fn query(
     let names: Vec<String> =
         names_param.split(',').map(|n| n.trim().replace("%2", ",")).filter(|n| !n.is_empty()).collect();
     if names.len() > 20 {
-        return Err(bad(format!("At most 20 metric names can be requested; {} were given.", names.len())));
+        return Err(format!("At most 20 metric names can be requested; {} were given.", names.len()));
     }
     let valid = defs.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(",");
     let mut chosen = Vec::new();
@@ -767,9 +769,9 @@ pub(crate) fn query(
                     ("microsoft.insights", "components")
                 };
                 let ns = if is_service { String::new() } else { format!(", metric namespace: {namespace}") };
-                return Err(bad(format!(
+                return Err(format!(
                     "Failed to find metric configuration for provider: {provider}, resource Type: {rtype}, metric: {n}{ns}, Valid metrics: {valid}"
-                )));
+                ));
             }
         }
     }
@@ -783,10 +785,10 @@ pub(crate) fn query(
     let mut cost = 0i64;
     let mut out_params: Option<(i64, i64, String)> = None;
     for def in chosen {
-        let p = params(req, sim.now, def).map_err(bad)?;
+        let p = params(req, sim.now, def)?;
         // Dimension validation.
         let mut split: Vec<usize> = Vec::new();
-        let mut conds: Vec<(usize, Vec<(bool, Option<String>)>)> = Vec::new();
+        let mut conds: Vec<(usize, Alternatives)> = Vec::new();
         if let Some(f) = &p.filter {
             let mut unknown = Vec::new();
             for (dim, alts) in &f.groups {
@@ -801,12 +803,12 @@ pub(crate) fn query(
                 }
             }
             if !unknown.is_empty() && p.validate_dims {
-                return Err(bad(format!(
+                return Err(format!(
                     "Metric: {} does not support requested dimension combination: {}, supported ones are: {}, please check metric definitions api for details.",
                     def.name,
                     unknown.join(","),
                     def.dims.iter().map(|d| d.0.as_str()).collect::<Vec<_>>().join(",")
-                )));
+                ));
             }
         }
         let key_vals = if sandbox_service || !is_service { keys(sim, def, &hostname, &region) } else { HashMap::new() };
@@ -993,7 +995,7 @@ pub(crate) fn query(
     let (start, end, interval) = match out_params {
         Some(x) => x,
         None => {
-            let (s, e) = parse_timespan(req.query("timespan"), sim.now).map_err(bad)?;
+            let (s, e) = parse_timespan(req.query("timespan"), sim.now)?;
             (s, e, req.query("interval").unwrap_or("PT1M").to_string())
         }
     };

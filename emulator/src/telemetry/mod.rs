@@ -313,7 +313,10 @@ async fn advance(State(emu): State<Emulator>, body: axum::body::Bytes) -> Respon
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
-            return admin_error(StatusCode::BAD_REQUEST, format!("The body must be JSON like {{\"minutes\": 60}}: {e}"));
+            return admin_error(
+                StatusCode::BAD_REQUEST,
+                format!("The body must be JSON like {{\"minutes\": 60}}: {e}"),
+            );
         }
     };
     let minutes = match v.get("minutes") {
