@@ -587,3 +587,47 @@ async fn admin_endpoints_validate_and_reset_restarts_the_clock() {
     assert_eq!(clock.body["now"], iso(PEAK));
     assert_eq!(rows(&emu, "ApiManagementGatewayLogs | where ApimSubscriptionId == 'newteam' | count").await[0][0], 0);
 }
+
+#[tokio::test]
+async fn token_quotas_and_request_rates_are_enforced_per_key() {
+    let emu = emu_at(PEAK, 5).await;
+    // search and support share the product branch: an hourly token quota of 20,000 for each key,
+    // and growth's RPM cut to 10.
+    let xml = api_policy(&emu).await;
+    let product_branch = "tokens-per-minute=\"100000\" estimate-prompt-tokens=\"false\"";
+    assert_eq!(xml.matches(product_branch).count(), 1);
+    let xml = xml
+        .replace(product_branch, "tokens-per-minute=\"100000\" token-quota=\"20000\" token-quota-period=\"Hourly\" estimate-prompt-tokens=\"false\"")
+        .replace("calls=\"1200\"", "calls=\"10\"");
+    put_api_policy(&emu, &xml).await;
+    advance(&emu, 62).await;
+    let q = |sub: &str, from: i64, to: i64| {
+        format!(
+            "ApiManagementGatewayLogs | where ApimSubscriptionId == '{sub}' and TimeGenerated >= datetime({}) and TimeGenerated < datetime({}) | summarize n = count(), ok = countif(ResponseCode == 200) by ResponseCode, LastErrorReason, LastErrorSource | order by n desc",
+            iso(from),
+            iso(to)
+        )
+    };
+    for sub in ["search", "support"] {
+        let r = rows(&emu, &q(sub, PEAK, PEAK + 3600)).await;
+        assert_eq!(
+            (r[0][0].as_i64(), r[0][1].as_str(), r[0][2].as_str()),
+            (Some(403), Some("OpenAITokenQuotaExceeded"), Some("llm-token-limit")),
+            "{sub}: {r:?}"
+        );
+        let ok: i64 = r.iter().map(|x| x[4].as_i64().unwrap()).sum();
+        assert!((1..40).contains(&ok), "{sub}: about 20,000 tokens of answers, then 403s: {r:?}");
+        // A new hour, a new quota.
+        let r = rows(&emu, &q(sub, PEAK + 3600, PEAK + 3720)).await;
+        assert!(r.iter().any(|x| x[0] == 200), "{sub} after the hour: {r:?}");
+    }
+    let msg = rows(&emu, &format!("ApiManagementGatewayLogs | where ResponseCode == 403 and TimeGenerated < datetime({}) | top 1 by TimeGenerated asc | project LastErrorMessage", iso(PEAK + 600))).await;
+    let msg = msg[0][0].as_str().unwrap();
+    assert!(msg.starts_with("Token quota is exceeded. Try again in ") && msg.contains(" minutes and "), "{msg}");
+    let r = rows(&emu, &q("growth", PEAK, PEAK + 3600)).await;
+    let limited = r.iter().find(|x| x[1] == "RateLimitExceeded").unwrap_or_else(|| panic!("{r:?}"));
+    assert_eq!((limited[0].as_i64(), limited[2].as_str()), (Some(429), Some("rate-limit-by-key")));
+    let ok: i64 = r.iter().map(|x| x[4].as_i64().unwrap()).sum();
+    assert!(ok <= 10 * 60 + 10, "at most 10 calls per sliding minute: {ok}");
+    assert!(ok >= 10 * 50, "the limit is reached every minute at peak: {ok}");
+}
