@@ -208,6 +208,8 @@ struct GatewayPending {
 struct LlmPending {
     time: Vec<i64>,
     correlation: Vec<u128>,
+    /// The index of the row's gateway-log row in the pending gateway rows (`u32::MAX`: unknown).
+    gateway_row: Vec<u32>,
     deployment: StrCol,
     model: StrCol,
     api_version: StrCol,
@@ -458,9 +460,14 @@ impl Data {
 
     /// Records an LLM-log header row.
     pub fn llm(&mut self, r: &LlmRow) {
+        let gateway_row = match self.gw.correlation.last() {
+            Some(&c) if c == r.correlation_id => (self.gw.correlation.len() - 1) as u32,
+            _ => u32::MAX,
+        };
         let l = &mut self.llm;
         l.time.push(ms_ticks(r.time_ms));
         l.correlation.push(r.correlation_id);
+        l.gateway_row.push(gateway_row);
         l.deployment.push_stable(r.deployment);
         l.model.push_stable(r.model);
         l.api_version.push_stable(r.api_version);
@@ -520,24 +527,22 @@ impl Data {
     /// (columns are shared).
     pub fn tables(&mut self, wanted: impl Fn(&str) -> bool) -> Vec<Table> {
         let mut out = Vec::new();
-        if wanted(schemas::GATEWAY_LOGS) {
-            if !self.gw.time.is_empty() {
-                let chunk = self.gateway_chunk();
-                append(&mut self.tables.gateway, chunk);
-            }
-            out.push(self.tables.gateway.clone());
-        } else {
-            out.push(empty(schemas::GATEWAY_LOGS));
+        let (want_gw, want_llm) = (wanted(schemas::GATEWAY_LOGS), wanted(schemas::GATEWAY_LLM_LOG));
+        // Loading both logs together lets the LLM log reuse the gateway log's dictionary of
+        // correlation ids (every LLM row has its gateway row in the same batch): half the work
+        // and memory for the most expensive column.
+        let mut shared = None;
+        if (want_gw || want_llm) && !self.gw.time.is_empty() {
+            let (chunk, dict, codes) = self.gateway_chunk();
+            append(&mut self.tables.gateway, chunk);
+            shared = Some((dict, codes));
         }
-        if wanted(schemas::GATEWAY_LLM_LOG) {
-            if !self.llm.time.is_empty() {
-                let chunk = self.llm_chunk();
-                append(&mut self.tables.llm, chunk);
-            }
-            out.push(self.tables.llm.clone());
-        } else {
-            out.push(empty(schemas::GATEWAY_LLM_LOG));
+        out.push(if want_gw { self.tables.gateway.clone() } else { empty(schemas::GATEWAY_LOGS) });
+        if want_llm && !self.llm.time.is_empty() {
+            let chunk = self.llm_chunk(shared.as_ref());
+            append(&mut self.tables.llm, chunk);
         }
+        out.push(if want_llm { self.tables.llm.clone() } else { empty(schemas::GATEWAY_LLM_LOG) });
         for (name, custom) in [(schemas::APP_METRICS, false), (schemas::CUSTOM_METRICS, true)] {
             if !wanted(name) {
                 out.push(empty(name));
@@ -559,10 +564,13 @@ impl Data {
         out
     }
 
-    fn gateway_chunk(&mut self) -> Table {
+    /// The pending gateway rows as a table, and the dictionary and codes of its `CorrelationId`
+    /// column.
+    fn gateway_chunk(&mut self) -> (Table, Arc<Dict>, Vec<u32>) {
         let n = self.gw.time.len();
         let f = &self.facts;
         let g = std::mem::take(&mut self.gw);
+        let (corr_dict, corr_codes) = guids(&g.correlation).take();
         let cols = Cols {
             consts: [
                 ("Method", "POST".to_string()),
@@ -583,7 +591,6 @@ impl Data {
             .into_iter()
             .collect(),
             strs: [
-                ("CorrelationId", guids(&g.correlation)),
                 ("Url", g.url),
                 ("BackendId", g.backend_id),
                 ("BackendUrl", g.backend_url),
@@ -627,14 +634,34 @@ impl Data {
             .collect(),
             reals: [("_BilledSize", g.billed)].into_iter().collect(),
             dyns: HashMap::new(),
+            coded: [("CorrelationId", (corr_dict.clone(), corr_codes.clone()))].into_iter().collect(),
         };
-        build(schemas::GATEWAY_LOGS, &schemas::gateway_logs(), n, cols)
+        (build(schemas::GATEWAY_LOGS, &schemas::gateway_logs(), n, cols), corr_dict, corr_codes)
     }
 
-    fn llm_chunk(&mut self) -> Table {
+    /// The pending LLM rows as a table. With `shared` (the gateway rows pending with these LLM
+    /// rows: dictionary and codes of their correlation ids) each LLM row takes its gateway row's
+    /// code, so the two columns share one dictionary.
+    fn llm_chunk(&mut self, shared: Option<&(Arc<Dict>, Vec<u32>)>) -> Table {
         let n = self.llm.time.len();
         let f = &self.facts;
         let l = std::mem::take(&mut self.llm);
+        let corr = match shared {
+            Some((dict, gw_codes)) => {
+                let mut buf = [0u8; 36];
+                let codes = l
+                    .correlation
+                    .iter()
+                    .zip(&l.gateway_row)
+                    .map(|(&g, &row)| match gw_codes.get(row as usize) {
+                        Some(&c) => c,
+                        None => dict.lookup(super::rng::guid_text(g, &mut buf)).expect("LLM rows have gateway rows"),
+                    })
+                    .collect();
+                (dict.clone(), codes)
+            }
+            None => guids(&l.correlation).take(),
+        };
         let cols = Cols {
             consts: [
                 ("OperationName", "ChatCompletions_Create".to_string()),
@@ -648,14 +675,9 @@ impl Data {
             ]
             .into_iter()
             .collect(),
-            strs: [
-                ("CorrelationId", guids(&l.correlation)),
-                ("DeploymentName", l.deployment),
-                ("ModelName", l.model),
-                ("ApiVersion", l.api_version),
-            ]
-            .into_iter()
-            .collect(),
+            strs: [("DeploymentName", l.deployment), ("ModelName", l.model), ("ApiVersion", l.api_version)]
+                .into_iter()
+                .collect(),
             ints: [
                 ("TimeGenerated", l.time),
                 ("PromptTokens", l.prompt),
@@ -668,6 +690,7 @@ impl Data {
             bools: [("IsStreamCompletion", vec![Some(false); n])].into_iter().collect(),
             reals: [("_BilledSize", vec![Some(1200.0); n])].into_iter().collect(),
             dyns: HashMap::new(),
+            coded: [("CorrelationId", corr)].into_iter().collect(),
         };
         build(schemas::GATEWAY_LLM_LOG, &schemas::gateway_llm_log(), n, cols)
     }
@@ -728,6 +751,7 @@ impl Data {
                 reals: [("Sum", sum), ("Min", min), ("Max", max)].into_iter().collect(),
                 dyns: [("Properties", props)].into_iter().collect(),
                 bools: HashMap::new(),
+                coded: HashMap::new(),
             };
             return build(schemas::APP_METRICS, &schemas::app_metrics(), n, app);
         }
@@ -749,6 +773,7 @@ impl Data {
                 .collect(),
             dyns: [("customDimensions", props)].into_iter().collect(),
             bools: HashMap::new(),
+            coded: HashMap::new(),
         };
         build(schemas::CUSTOM_METRICS, &schemas::custom_metrics(), n, custom)
     }
@@ -788,6 +813,8 @@ struct Cols<'a> {
     bools: HashMap<&'a str, Vec<Option<bool>>>,
     reals: HashMap<&'a str, Vec<Option<f64>>>,
     dyns: HashMap<&'a str, Vec<Option<Arc<serde_json::Value>>>>,
+    /// String columns already coded into a (possibly shared) dictionary.
+    coded: HashMap<&'a str, (Arc<Dict>, Vec<u32>)>,
 }
 
 /// Builds a table of `schema` with `n` rows from `cols`.
@@ -799,6 +826,8 @@ fn build(name: &str, schema: &Schema, n: usize, mut cols: Cols) -> Table {
             let mut d = Dict::new();
             let code = d.intern(v);
             Column::from_codes(def.ty, Arc::new(d), vec![code; n]).expect("own dictionary")
+        } else if let Some((d, codes)) = cols.coded.remove(c) {
+            Column::from_codes(def.ty, d, codes).expect("coded into this dictionary")
         } else if let Some(mut s) = cols.strs.remove(c) {
             let (d, codes) = s.take();
             Column::from_codes(def.ty, d, codes).expect("own dictionary")

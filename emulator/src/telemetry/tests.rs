@@ -320,6 +320,38 @@ fn kql_over_the_same_rows() {
         "customMetrics | where name == 'Total Tokens' | summarize total = sum(valueSum) by sub = tostring(customDimensions['Subscription ID']) | order by sub asc",
     );
     assert_eq!(t.row(1), vec!["search".into(), 1100.0.into()]);
-    // Loading is incremental: a later minute is appended to the tables built so far.
+    // Loading is incremental: a later minute is appended to the tables built so far, and the
+    // logs still join (the first load shared one dictionary of correlation ids between them).
     assert_eq!(tables[0].len(), 6);
+    let t = (M + 3) * 60_000;
+    sim.data.request(&GatewayRow {
+        time_ms: t,
+        correlation_id: 99,
+        response_code: 200,
+        backend_response_code: 200,
+        api_id: "inference-api",
+        subscription_id: "support",
+        cache: "none",
+        ..GatewayRow::default()
+    });
+    sim.data.llm(&LlmRow {
+        time_ms: t,
+        correlation_id: 99,
+        prompt_tokens: 40,
+        completion_tokens: 2,
+        ..LlmRow::default()
+    });
+    sim.data.finish_minute();
+    let held = tables; // a query result still holding the old columns must not see the new rows
+    let tables = sim.data.tables(|_| true);
+    assert_eq!((held[0].len(), tables[0].len(), tables[1].len()), (6, 7, 5));
+    let t = aigw_kql::run(
+        "ApiManagementGatewayLlmLog | join kind=inner ApiManagementGatewayLogs on CorrelationId | summarize sum(TotalTokens) by ApimSubscriptionId | order by ApimSubscriptionId asc",
+        &tables,
+        now,
+        None,
+    )
+    .unwrap();
+    assert_eq!(t.row(2), vec!["support".into(), 42i64.into()]);
+    assert_eq!(t.len(), 3);
 }
