@@ -363,12 +363,15 @@ impl Model {
 
         for (si, step) in pipe.inbound.iter().enumerate() {
             match step {
-                Step::TokenLimit { element, key, tpm, quota } => {
+                Step::TokenLimit { element, key, tpm, quota, estimate } => {
                     let key = resolve(key, ip);
                     if let Some(limit) = tpm {
                         let w = window(&mut self.tpm, &key, 60, || key.to_string());
-                        if w.sum_at(sec) >= *limit {
-                            let wait = w.retry_after(sec, *limit);
+                        // Without estimation the limit only sees tokens already consumed (a
+                        // request may overshoot); with it, this prompt must fit as well.
+                        let incoming = if *estimate { prompt as u64 } else { 0 };
+                        if w.sum_at(sec) + incoming >= *limit + u64::from(*estimate) {
+                            let wait = w.retry_after(sec, limit.saturating_sub(incoming).max(1));
                             let _ = write!(message, "Token limit is exceeded. Try again in {wait} seconds.");
                             rejected = Some((429, reason::TOKEN_LIMIT, element, pipe.inbound_scopes[si]));
                             break;

@@ -56,7 +56,7 @@ impl Period {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// `llm-token-limit` / `azure-openai-token-limit`.
-    TokenLimit { element: String, key: String, tpm: Option<u64>, quota: Option<(u64, Period)> },
+    TokenLimit { element: String, key: String, tpm: Option<u64>, quota: Option<(u64, Period)>, estimate: bool },
     /// `rate-limit-by-key`: `calls` per sliding `period_s` seconds per key.
     RateLimitByKey { key: String, calls: u64, period_s: u32 },
     /// `quota-by-key`: `calls` per fixed `period_s` seconds per key (0 = never renews).
@@ -397,7 +397,8 @@ fn inbound_step(e: &Element, caller: &Caller, ctx: &dyn expr::Context, notes: &m
                 (Some(q), Some(p)) => Some((q, p)),
                 _ => None,
             };
-            Step::TokenLimit { element: name.to_string(), key, tpm, quota }
+            let estimate = e.attr("estimate-prompt-tokens").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+            Step::TokenLimit { element: name.to_string(), key, tpm, quota, estimate }
         }
         "rate-limit-by-key" => Step::RateLimitByKey {
             key: key(e, ctx, notes)?,
@@ -527,7 +528,13 @@ mod tests {
             assert!(p.notes.is_empty(), "{sid}: {:?}", p.notes);
             assert_eq!(
                 p.inbound[0],
-                Step::TokenLimit { element: "llm-token-limit".into(), key: sid.into(), tpm: Some(tpm), quota: None },
+                Step::TokenLimit {
+                    element: "llm-token-limit".into(),
+                    key: sid.into(),
+                    tpm: Some(tpm),
+                    quota: None,
+                    estimate: false
+                },
                 "{sid}"
             );
             assert_eq!(p.inbound[1], Step::RateLimitByKey { key: sid.into(), calls: rpm, period_s: 60 });
@@ -597,7 +604,8 @@ mod tests {
                 element: "azure-openai-token-limit".into(),
                 key: format!("ip-{IP_MARK}"),
                 tpm: Some(50_000),
-                quota: Some((1000, Period::Daily))
+                quota: Some((1000, Period::Daily)),
+                estimate: true
             }
         );
         assert_eq!(p.inbound.len(), 2, "{:?}", p.inbound);
