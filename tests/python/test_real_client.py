@@ -195,3 +195,16 @@ async def test_the_quota_scenario_in_the_sandbox(workdir):
         undone = await client.call_tool("rollback_change", {"change_id": change_id})
         assert undone.is_error is False, undone.content[0].text
         assert tpm(await client.call_tool("list_subscriptions", {}), "growth") == 200000
+
+
+async def test_what_if_quota_shows_the_effect_of_a_cut_before_anything_is_enforced(workdir):
+    async with Client(sandbox(workdir), mode="legacy") as client:
+        cut = await client.call_tool("what_if_quota", {"subscription_id": "growth", "tpm": 100000, "days": 2})
+        assert cut.is_error is False, cut.content[0].text
+        assert cut.structured_content["throttled"]["minutes"] > 0, cut.structured_content
+        assert "Nothing was changed" in cut.content[0].text
+        roomy = await client.call_tool("what_if_quota", {"subscription_id": "growth", "tpm": 1000000, "rpm": 100000, "days": 2})
+        assert roomy.structured_content["throttled"]["minutes"] == 0, roomy.structured_content
+        assert cut.structured_content["observed"]["requests"] > 0
+        journal = await client.call_tool("list_changes", {})
+        assert journal.structured_content["changes"] == []
