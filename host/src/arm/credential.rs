@@ -7,9 +7,11 @@
 //! workload identity (`AZURE_FEDERATED_TOKEN_FILE`), managed identity (`IDENTITY_ENDPOINT` or
 //! `MSI_ENDPOINT`), and finally the developer tools (Azure CLI, then Azure Developer CLI).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use azure_core::credentials::{Secret, TokenCredential};
+use azure_core::credentials::{AccessToken, Secret, TokenCredential};
+use azure_core::time::{Duration, OffsetDateTime};
 use azure_identity::{
     AzureCliCredential, AzureDeveloperCliCredential, ClientSecretCredential, DeveloperToolsCredential,
     ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
@@ -24,8 +26,18 @@ pub enum Credential {
     /// A fixed token (the sandbox's emulator).
     Static(Arc<str>),
     /// An azure_identity credential; `identity` describes it for error messages.
-    Azure { credential: Arc<dyn TokenCredential>, identity: String },
+    Azure { credential: Arc<dyn TokenCredential>, identity: String, cache: Arc<TokenCache> },
 }
+
+/// Tokens by scope, reused until [`REFRESH_MARGIN`] before they expire. Some azure_identity
+/// credentials cache their tokens, but the developer tools (Azure CLI, azd) do not: without
+/// this cache every ARM request would run `az account get-access-token`, a process start of
+/// 0.5–1 s. The lock is held while a token is fetched, so concurrent calls wait for one fetch.
+#[derive(Default)]
+pub struct TokenCache(tokio::sync::Mutex<HashMap<String, AccessToken>>);
+
+/// A cached token is refreshed this long before it expires (the Azure SDKs' margin).
+const REFRESH_MARGIN: Duration = Duration::minutes(5);
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,7 +107,7 @@ impl Credential {
                 "the developer tools' signed-in account (Azure CLI, then azd)".into(),
             ),
         };
-        Ok(Self::Azure { credential, identity })
+        Ok(Self::Azure { credential, identity, cache: Arc::default() })
     }
 
     /// A bearer token for ARM. Never log the result.
@@ -107,11 +119,21 @@ impl Credential {
     pub async fn token_for(&self, scope: &str) -> Result<String, String> {
         match self {
             Self::Static(token) => Ok(token.to_string()),
-            Self::Azure { credential, identity } => credential
-                .get_token(&[scope], None)
-                .await
-                .map(|t| t.token.secret().to_string())
-                .map_err(|e| format!("could not get an Azure token for {identity}: {e}")),
+            Self::Azure { credential, identity, cache } => {
+                let mut tokens = cache.0.lock().await;
+                if let Some(token) = tokens.get(scope)
+                    && token.expires_on > OffsetDateTime::now_utc() + REFRESH_MARGIN
+                {
+                    return Ok(token.token.secret().to_string());
+                }
+                let token = credential
+                    .get_token(&[scope], None)
+                    .await
+                    .map_err(|e| format!("could not get an Azure token for {identity}: {e}"))?;
+                let secret = token.token.secret().to_string();
+                tokens.insert(scope.to_string(), token);
+                Ok(secret)
+            }
         }
     }
 
