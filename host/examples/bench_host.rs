@@ -323,7 +323,7 @@ fn main() {
                 &format!("{label}: `echo` calls/s, {window} in flight ({seconds} s)"),
                 budget,
                 format!("{:.0}/s", t.per_second),
-                &format!(
+                format!(
                     "{verdict} ({} calls; p50 {} p99 {}; server CPU {:.2} cores; client CPU {:.2} cores)",
                     t.calls,
                     fmt_us(t.p50_us),
@@ -331,8 +331,7 @@ fn main() {
                     t.server_cores,
                     t.client_cores
                 )
-                .trim_start()
-                .to_string(),
+                .trim_start(),
             );
         }
     }
@@ -460,7 +459,8 @@ impl Server {
                 cmd.env_remove(key);
             }
         }
-        cmd.env("AIGW_PLUGINS_DIR", &setup.plugins)
+        cmd.env("AIGW_JOURNAL", setup.plugins.with_file_name("journal.jsonl"))
+            .env("AIGW_PLUGINS_DIR", &setup.plugins)
             .env("AIGW_CONFIG", &setup.config)
             .env("AIGW_CACHE_DIR", cache)
             .env("AIGW_LOG", log)
