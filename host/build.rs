@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The plugins shipped inside the binary: (plugin file stem, crate artifact name).
-const BUILTINS: &[&str] = &["service_info"];
+const BUILTINS: &[&str] = &["service_info", "quota"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use aigw_host::arm::ArmClient;
 use aigw_host::changes::ChangePipeline;
+use aigw_host::changes::journal::Journal;
 use aigw_host::config::ConfigFile;
-use aigw_host::mcp::GatewayServer;
+use aigw_host::mcp::{CallSession, GatewayServer, ServerOptions};
 use aigw_host::runtime::{Runtime, RuntimeOptions};
 use common::{plugin_dir_with, shared_cache_dir, text_of};
 use rmcp::model::CallToolResult;
@@ -48,13 +49,18 @@ async fn harness(stems: &[&str], config: &str) -> Harness {
         .await
         .unwrap(),
     );
-    let server = GatewayServer::new(runtime.clone(), Some(ChangePipeline::new(arm)), "test".into(), false);
+    let journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
+    let options = ServerOptions { instructions: "test".into(), read_only: false, skip_confirmation: false };
+    let server = GatewayServer::new(runtime.clone(), Some(Arc::new(ChangePipeline::new(arm, journal))), options);
     Harness { server, runtime, _dir: dir, _sandbox: sandbox }
 }
 
 impl Harness {
     async fn call(&self, tool: &str, args: Value) -> CallToolResult {
-        self.server.run_tool(tool, args, None).await.expect("the call is routed")
+        match self.server.run_tool(tool, args, &CallSession::unattended()).await.expect("the call is routed") {
+            rmcp::model::CallToolResponse::Complete(result) => result,
+            other => panic!("expected a complete result, got {other:?}"),
+        }
     }
 }
 
@@ -205,4 +211,53 @@ async fn write_tools_get_dry_run_and_a_dry_run_changes_nothing() {
     assert_eq!(s["plan"]["writes"][0]["method"], "PATCH");
     assert_eq!(s["plan"]["writes"][0]["path"], "");
     assert!(s["plan"]["diff"].as_str().unwrap().contains("+    \"owner\": \"platform\""), "{s}");
+}
+
+#[tokio::test]
+async fn the_compile_cache_is_used_and_never_trusts_a_stale_or_foreign_entry() {
+    use aigw_host::runtime::cache::CacheOutcome;
+    let cache = tempfile::tempdir().unwrap();
+    let load = |dir: tempfile::TempDir| {
+        let cache = cache.path().to_path_buf();
+        async move {
+            let runtime = Runtime::load(RuntimeOptions {
+                plugins_dir: Some(dir.path().to_path_buf()),
+                cache_dir: Some(cache),
+                config: ConfigFile::default(),
+                arm: None,
+                logs: None,
+                builtins: false,
+                extra_files: vec![],
+            })
+            .await
+            .unwrap();
+            let plugin = runtime.plugins()[0].clone();
+            (plugin.cache, plugin.manifest.name.clone(), plugin.digest.clone())
+        }
+    };
+    let (first, _, testkit_digest) = load(plugin_dir_with(&["testkit"])).await;
+    assert_eq!(first, CacheOutcome::Compiled);
+    let (second, _, _) = load(plugin_dir_with(&["testkit"])).await;
+    assert_eq!(second, CacheOutcome::Hit, "a warm start deserialises");
+
+    // A corrupt entry is discarded and rebuilt.
+    let entry_of = |digest: &str| {
+        std::fs::read_dir(cache.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(digest))
+            .unwrap()
+    };
+    let testkit_entry = entry_of(&testkit_digest);
+    std::fs::write(&testkit_entry, b"garbage").unwrap();
+    let (after_corruption, name, _) = load(plugin_dir_with(&["testkit"])).await;
+    assert_eq!((after_corruption, name.as_str()), (CacheOutcome::Compiled, "testkit"));
+
+    // Another component's artifact planted under testkit's name is not trusted.
+    let (_, _, twin_digest) = load(plugin_dir_with(&["twin"])).await;
+    std::fs::copy(entry_of(&twin_digest), &testkit_entry).unwrap();
+    let (after_planting, name, _) = load(plugin_dir_with(&["testkit"])).await;
+    assert_eq!((after_planting, name.as_str()), (CacheOutcome::Compiled, "testkit"), "the planted twin was not loaded");
+    let (healed, _, _) = load(plugin_dir_with(&["testkit"])).await;
+    assert_eq!(healed, CacheOutcome::Hit);
 }

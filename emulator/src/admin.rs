@@ -8,8 +8,11 @@
 //! - `GET /_emulator/state` — dump the whole state; subscription keys and secret values are
 //!   redacted unless `?secrets=true`.
 //!
-//! To add admin routes (the telemetry module will: clock, traffic), add them in `routes`; they
-//! get the `Emulator` as state and bypass ARM authentication and fault injection.
+//! - Telemetry (`telemetry::admin_routes`): `GET /_emulator/clock`, `POST /_emulator/clock/advance`,
+//!   `POST|GET /_emulator/backends/{id}/outage`, `GET /_emulator/traffic`,
+//!   `GET|PUT|DELETE /_emulator/traffic/{sid}`.
+//!
+//! Admin routes get the `Emulator` as state and bypass ARM authentication and fault injection.
 
 use axum::Json;
 use axum::Router;
@@ -31,6 +34,7 @@ pub fn routes() -> Router<Emulator> {
         .route("/faults", post(add_fault).get(list_faults).delete(clear_faults))
         .route("/faults/{id}", delete(remove_fault))
         .route("/state", get(state))
+        .merge(crate::telemetry::admin_routes())
 }
 
 fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -45,14 +49,25 @@ async fn index() -> Json<Value> {
             "GET /_emulator/faults": "list active fault rules",
             "DELETE /_emulator/faults": "clear all fault rules",
             "DELETE /_emulator/faults/{id}": "remove one fault rule",
-            "GET /_emulator/state": "dump the state (?secrets=true to include keys and secret values)"
+            "GET /_emulator/state": "dump the state (?secrets=true to include keys and secret values)",
+            "GET /_emulator/clock": "the simulated clock: now, history start, requests simulated",
+            "POST /_emulator/clock/advance": "simulate {\"minutes\": N} more minutes under the policies in force",
+            "POST /_emulator/backends/{id}/outage": "switch a backend's outage {\"enabled\": true|false, \"mode\": \"503\"|\"connectionFailure\"}",
+            "GET /_emulator/backends/{id}/outage": "a backend's outage switch and breaker state",
+            "GET /_emulator/traffic": "client demand profiles by subscription, and policy parts the model could not evaluate",
+            "PUT /_emulator/traffic/{sid}": "set a subscription's demand profile {peakRpm, promptTokens, completionTokens, curve, weekend, repeatShare, deployment, clientIps}",
+            "DELETE /_emulator/traffic/{sid}": "stop a subscription's traffic"
         }
     }))
 }
 
 async fn reset(State(emu): State<Emulator>) -> Response {
     match emu.store().reset() {
-        Ok(()) => Json(json!({"reset": true, "generation": emu.store().generation()})).into_response(),
+        Ok(()) => {
+            // Telemetry starts over too: the history is simulated again from the restored tenant.
+            emu.telemetry().reset(emu.store().snapshot());
+            Json(json!({"reset": true, "generation": emu.store().generation()})).into_response()
+        }
         Err(e) => admin_error(StatusCode::INTERNAL_SERVER_ERROR, e.0),
     }
 }

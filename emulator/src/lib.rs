@@ -12,6 +12,8 @@
 //!   `paging`, `filter`, `crud` (ETag rules), and one module per resource family;
 //! - `validate` — APIM's validation of backends and policy XML, independent of HTTP;
 //! - `seed` — the sandbox tenant; `faults` — fault injection; `admin` — `/_emulator/*`;
+//! - `telemetry` — the traffic model, the simulated clock, Azure Monitor metrics and the Log
+//!   Analytics / Application Insights query APIs;
 //! - `util` — timestamps, ids, ETag encoding, percent-encoding.
 //!
 //! Request flow: `envelope::layer` (401 → faults → missing api-version) → `arm::entry`
@@ -22,6 +24,7 @@ pub mod arm;
 pub mod faults;
 pub mod seed;
 pub mod store;
+pub mod telemetry;
 pub mod util;
 pub mod validate;
 
@@ -36,6 +39,7 @@ use tower::ServiceExt;
 use crate::arm::envelope::DropConnection;
 use crate::faults::Faults;
 use crate::store::Store;
+use crate::telemetry::{Telemetry, TelemetryOptions};
 
 /// The sandbox tenant's Azure subscription.
 pub const SANDBOX_SUBSCRIPTION_ID: &str = "00000000-0000-0000-0000-000000000000";
@@ -58,17 +62,25 @@ pub struct Options {
     pub token: String,
     /// Where to keep state across restarts. `None`: in memory only.
     pub state_file: Option<PathBuf>,
+    /// How the traffic model generates telemetry (seed, start time, history length).
+    pub telemetry: TelemetryOptions,
 }
 
 impl Options {
     /// In-memory options with `token`.
     pub fn new(token: impl Into<String>) -> Self {
-        Self { token: token.into(), state_file: None }
+        Self { token: token.into(), state_file: None, telemetry: TelemetryOptions::default() }
     }
 
     /// The same options, persisting to `path`.
     pub fn with_state_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.state_file = Some(path.into());
+        self
+    }
+
+    /// The same options with these telemetry settings.
+    pub fn with_telemetry(mut self, telemetry: TelemetryOptions) -> Self {
+        self.telemetry = telemetry;
         self
     }
 }
@@ -77,6 +89,7 @@ struct Inner {
     options: Options,
     store: Store,
     faults: Faults,
+    telemetry: Telemetry,
 }
 
 /// An emulator, ready to serve. Cheap to clone (shared state).
@@ -90,7 +103,8 @@ impl Emulator {
     /// and is left untouched), otherwise starts from the seeded sandbox tenant.
     pub fn new(options: Options) -> anyhow::Result<Self> {
         let store = Store::open(seed::sandbox_state(), options.state_file.clone())?;
-        Ok(Self { inner: Arc::new(Inner { options, store, faults: Faults::default() }) })
+        let telemetry = Telemetry::new(options.telemetry.clone(), store.snapshot());
+        Ok(Self { inner: Arc::new(Inner { options, store, faults: Faults::default(), telemetry }) })
     }
 
     /// The state (read it with `store().read(|state| ...)`).
@@ -103,6 +117,18 @@ impl Emulator {
         &self.inner.faults
     }
 
+    /// The telemetry: traffic model, simulated clock, metrics and logs.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.inner.telemetry
+    }
+
+    /// Simulates the telemetry history on a background thread now, so the first metrics or logs
+    /// request does not wait for it (the sandbox calls this after starting). Needs a Tokio runtime.
+    pub fn warm_telemetry(&self) {
+        let emu = self.clone();
+        tokio::task::spawn_blocking(move || emu.telemetry().warm(emu.store()));
+    }
+
     /// The bearer token ARM requests must carry.
     pub fn token(&self) -> &str {
         &self.inner.options.token
@@ -113,10 +139,17 @@ impl Emulator {
         &self.inner.options
     }
 
-    /// The emulator's HTTP routes: `/_emulator/*` admin endpoints and every ARM path.
+    /// The emulator's HTTP routes: `/_emulator/*` admin endpoints, the Log Analytics and
+    /// Application Insights query APIs (`/v1/...`), and every ARM path.
     pub fn router(&self) -> Router {
+        use axum::routing::post;
         Router::new()
             .nest("/_emulator", admin::routes())
+            .route(
+                "/v1/workspaces/{id}/query",
+                post(telemetry::logs::workspace_query).get(telemetry::logs::workspace_query),
+            )
+            .route("/v1/apps/{id}/query", post(telemetry::logs::app_query).get(telemetry::logs::app_query))
             .fallback(arm::entry)
             .layer(axum::middleware::from_fn_with_state(self.clone(), arm::envelope::layer))
             .with_state(self.clone())

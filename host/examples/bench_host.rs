@@ -563,7 +563,8 @@ impl Server {
                 cmd.env_remove(key);
             }
         }
-        cmd.env("AIGW_PLUGINS_DIR", &setup.plugins)
+        cmd.env("AIGW_JOURNAL", setup.plugins.with_file_name("journal.jsonl"))
+            .env("AIGW_PLUGINS_DIR", &setup.plugins)
             .env("AIGW_CONFIG", &setup.config)
             .env("AIGW_CACHE_DIR", cache)
             .env("AIGW_LOG", log)

@@ -11,8 +11,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::arm::{ArmClient, ArmTarget, Credential, LogsClient};
 use crate::changes::ChangePipeline;
+use crate::changes::journal::Journal;
 use crate::config::ConfigFile;
-use crate::mcp::{GatewayServer, transport};
+use crate::mcp::{GatewayServer, ServerOptions, transport};
 use crate::runtime::loader::describe_cache;
 use crate::runtime::{Runtime, RuntimeOptions};
 
@@ -81,6 +82,13 @@ pub struct ServerArgs {
     /// Hide write tools and refuse writes.
     #[arg(long, env = "AIGW_READ_ONLY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub read_only: bool,
+    /// Apply plans without asking the user. Every write it lets through is logged as a warning.
+    #[arg(long, env = "AIGW_DANGEROUSLY_SKIP_CONFIRMATION", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub dangerously_skip_confirmation: bool,
+    /// The change journal (JSON Lines). Default: the user's data directory (serve), a
+    /// temporary file per run (sandbox, whose emulator starts fresh each time).
+    #[arg(long, env = "AIGW_JOURNAL", value_name = "FILE")]
+    pub journal: Option<PathBuf>,
     /// ARM api-version used when a plugin does not give one.
     #[arg(long, env = "AIGW_API_VERSION", default_value = "2024-05-01")]
     pub api_version: String,
@@ -181,6 +189,10 @@ fn default_cache_dir() -> PathBuf {
     dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("azure-ai-gateway-mcp").join("compiled")
 }
 
+fn default_journal_path() -> PathBuf {
+    dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("azure-ai-gateway-mcp").join("journal.jsonl")
+}
+
 fn default_config_path() -> PathBuf {
     dirs::config_dir().unwrap_or_else(std::env::temp_dir).join("azure-ai-gateway-mcp").join("config.toml")
 }
@@ -228,6 +240,14 @@ impl ServeArgs {
     }
 }
 
+/// Whether `url` points at this machine (http://127.0.0.1:..., http://localhost:..., http://[::1]:...).
+fn is_loopback_url(url: &str) -> bool {
+    let host = url.split_once("://").map_or(url, |(_, rest)| rest).split('/').next().unwrap_or("");
+    let host =
+        host.rsplit_once(':').map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+    matches!(host, "localhost" | "[::1]") || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Checks the shape of an APIM service resource id, naming what is wrong.
 pub fn validate_service_id(id: &str) -> anyhow::Result<()> {
     let parts: Vec<&str> = id.split('/').collect();
@@ -253,7 +273,19 @@ pub fn validate_service_id(id: &str) -> anyhow::Result<()> {
 
 async fn serve(global: GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let service_id = args.service_id()?;
-    let credential = Credential::from_environment()?;
+    let credential = match std::env::var("AIGW_ARM_BEARER_TOKEN").ok().filter(|t| !t.is_empty()) {
+        // For the standalone emulator (and tests): a fixed token, only ever sent to loopback.
+        Some(token) => {
+            if !is_loopback_url(&args.arm_endpoint) {
+                anyhow::bail!(
+                    "AIGW_ARM_BEARER_TOKEN is only accepted with a loopback --arm-endpoint (the emulator); \
+                     for Azure, use a credential (see AZURE_TOKEN_CREDENTIALS)"
+                );
+            }
+            Credential::Static(token.into())
+        }
+        None => Credential::from_environment()?,
+    };
     tracing::info!(service = %service_id, identity = %credential.describe(), "governing API Management service");
     let target = ArmTarget {
         endpoint: args.arm_endpoint.clone(),
@@ -269,7 +301,8 @@ async fn serve(global: GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         "This server governs the Azure API Management service {service_id} through Azure Resource Manager. \
          Changes are real. {TOOL_GUIDANCE}"
     );
-    run_server(global, args.server, target, credential, logs, instructions).await
+    let journal = args.server.journal.clone().unwrap_or_else(default_journal_path);
+    run_server(global, args.server, target, credential, logs, instructions, journal).await
 }
 
 async fn sandbox(global: GlobalArgs, args: SandboxArgs) -> anyhow::Result<()> {
@@ -277,9 +310,21 @@ async fn sandbox(global: GlobalArgs, args: SandboxArgs) -> anyhow::Result<()> {
     let logs =
         LogsClient::new(&sandbox.emulator.base_url, crate::sandbox::SANDBOX_WORKSPACE_ID, sandbox.credential.clone())?;
     let instructions = crate::sandbox::instructions(&sandbox.emulator.base_url);
-    let result =
-        run_server(global, args.server, sandbox.target.clone(), sandbox.credential.clone(), Some(logs), instructions)
-            .await;
+    let journal = args
+        .server
+        .journal
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("aigw-sandbox-journal-{}.jsonl", std::process::id())));
+    let result = run_server(
+        global,
+        args.server,
+        sandbox.target.clone(),
+        sandbox.credential.clone(),
+        Some(logs),
+        instructions,
+        journal,
+    )
+    .await;
     sandbox.emulator.shutdown().await;
     result
 }
@@ -291,14 +336,22 @@ async fn run_server(
     credential: Credential,
     logs: Option<LogsClient>,
     instructions: String,
+    journal: PathBuf,
 ) -> anyhow::Result<()> {
     let arm = ArmClient::new(target, credential)?;
     let mut options = global.runtime_options(global.config()?);
     options.arm = Some(arm.clone());
     options.logs = logs;
     let runtime = Arc::new(Runtime::load(options).await?);
-    let changes = if server_args.read_only { None } else { Some(ChangePipeline::new(arm)) };
-    let server = GatewayServer::new(runtime, changes, instructions, server_args.read_only);
+    let journal = Journal::open(&journal)?;
+    tracing::info!(journal = %journal.path().display(), "change journal");
+    let changes = Arc::new(ChangePipeline::new(arm, journal));
+    let options = ServerOptions {
+        instructions,
+        read_only: server_args.read_only,
+        skip_confirmation: server_args.dangerously_skip_confirmation,
+    };
+    let server = GatewayServer::new(runtime, Some(changes), options);
     tracing::info!(tools = server.registry().tools().len(), read_only = server_args.read_only, "MCP server ready");
     match server_args.http {
         Some(addr) => transport::serve_http(server, addr, server_args.allow_remote_http).await,
@@ -324,7 +377,8 @@ async fn plugins_list(global: GlobalArgs) -> anyhow::Result<()> {
     let options = global.runtime_options(global.config()?);
     let dir = options.plugins_dir.clone();
     let runtime = Arc::new(Runtime::load(options).await?);
-    let server = GatewayServer::new(runtime.clone(), None, String::new(), false);
+    let options = ServerOptions { instructions: String::new(), read_only: false, skip_confirmation: false };
+    let server = GatewayServer::new(runtime.clone(), None, options);
     println!("plugin directory: {}", dir.map(|d| d.display().to_string()).unwrap_or_default());
     for plugin in runtime.plugins() {
         let m = &plugin.manifest;
@@ -337,7 +391,7 @@ async fn plugins_list(global: GlobalArgs) -> anyhow::Result<()> {
             plugin.limits.memory_bytes >> 20,
             plugin.limits.max_output_bytes >> 10
         );
-        for entry in server.registry().entries().filter(|e| e.plugin.manifest.name == m.name) {
+        for entry in server.registry().entries().filter(|e| e.owner() == m.name) {
             println!("  tool {} ({})", entry.name, if entry.is_write() { "write" } else { "read" });
         }
     }

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: test components, plugin directories, caches.
 #![allow(dead_code)]
 
+pub mod harness;
+
 use std::path::{Path, PathBuf};
 
 /// The test components built by host/build.rs (plugins/testing/*).

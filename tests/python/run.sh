@@ -9,7 +9,9 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install --disable-pip-version-check -q -r tests/python/requirements.txt
-cargo build -q -p azure-ai-gateway-mcp
+# Build the binary with the same features as `cargo test --workspace` (dev-dependencies unify
+# features), so after the Rust suites this is a no-op instead of a second build.
+cargo test -q --workspace --no-run
 export AIGW_BIN="$root/target/debug/azure-ai-gateway-mcp"
 export AIGW_WASM_DIR="$root/target/wasm-plugins/wasm32-wasip2/release"
 exec "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python "$@"

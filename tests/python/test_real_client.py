@@ -128,3 +128,83 @@ def test_plugins_check_reports_contract_imports_and_tools(workdir):
     )
     assert bad.returncode != 0
     assert "aigw:plugin@0.2.0" in bad.stderr and "aigw:plugin@0.1.0" in bad.stderr
+
+
+def with_testkit(workdir):
+    shutil.copy(WASM_DIR / "testkit.wasm", workdir / "plugins" / "testkit.wasm")
+
+
+async def policy_xml(client):
+    result = await client.call_tool("arm_get", {"path": "apis/inference-api/policies/policy?format=rawxml"})
+    return result.structured_content["properties"]["value"]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+@pytest.mark.parametrize("answer", ["accept", "decline"])
+async def test_a_write_is_applied_only_when_the_user_accepts(workdir, mode, answer):
+    """2025-11-25: elicitation/create during the call; 2026-07-28: the input_required round trip."""
+    from mcp import types
+
+    with_testkit(workdir)
+    asked = []
+
+    async def confirm(context, params):
+        asked.append(params.message)
+        if answer == "accept":
+            return types.ElicitResult(action="accept", content={"apply": True})
+        return types.ElicitResult(action="decline")
+
+    async with Client(sandbox(workdir), mode=mode, elicitation_callback=confirm) as client:
+        before = await policy_xml(client)
+        result = await client.call_tool("annotate_policy", {"note": f"{mode}-{answer}"})
+        after = await policy_xml(client)
+    assert len(asked) == 1, asked
+    assert "Apply this change?" in asked[0] and "PUT apis/inference-api/policies/policy" in asked[0], asked[0]
+    if answer == "accept":
+        assert result.is_error is False, result.content[0].text
+        assert result.structured_content["applied"] is True
+        assert after == before.replace("<inbound>", f"<inbound><!-- {mode}-{answer} -->", 1)
+    else:
+        assert "Nothing was written" in result.content[0].text
+        assert after == before
+
+
+async def test_the_quota_scenario_in_the_sandbox(workdir):
+    """List the quotas, cut growth 200k -> 100k TPM with a confirmed change, see it, roll it back."""
+    from mcp import types
+
+    async def confirm(context, params):
+        assert "200,000 → 100,000" in params.message, params.message
+        return types.ElicitResult(action="accept", content={"apply": True})
+
+    def tpm(listing, sid):
+        row = next(r for r in listing.structured_content["subscriptions"] if r["id"] == sid)
+        return row["limits"][0]["tpm"].get("value")
+
+    async with Client(sandbox(workdir), mode="legacy", elicitation_callback=confirm) as client:
+        before = await client.call_tool("list_subscriptions", {})
+        assert tpm(before, "growth") == 200000 and tpm(before, "search") == 100000
+        changed = await client.call_tool("update_quota", {"subscription_id": "growth", "tpm": 100000})
+        assert changed.is_error is False, changed.content[0].text
+        after = await client.call_tool("list_subscriptions", {})
+        assert tpm(after, "growth") == 100000
+        for sid in ("prod-critical", "data-science", "search", "support"):
+            assert tpm(after, sid) == tpm(before, sid), sid
+        journal = await client.call_tool("list_changes", {})
+        change_id = journal.structured_content["changes"][0]["id"]
+        undone = await client.call_tool("rollback_change", {"change_id": change_id})
+        assert undone.is_error is False, undone.content[0].text
+        assert tpm(await client.call_tool("list_subscriptions", {}), "growth") == 200000
+
+
+async def test_what_if_quota_shows_the_effect_of_a_cut_before_anything_is_enforced(workdir):
+    async with Client(sandbox(workdir), mode="legacy") as client:
+        cut = await client.call_tool("what_if_quota", {"subscription_id": "growth", "tpm": 100000, "days": 2})
+        assert cut.is_error is False, cut.content[0].text
+        assert cut.structured_content["throttled"]["minutes"] > 0, cut.structured_content
+        assert "Nothing was changed" in cut.content[0].text
+        roomy = await client.call_tool("what_if_quota", {"subscription_id": "growth", "tpm": 1000000, "rpm": 100000, "days": 2})
+        assert roomy.structured_content["throttled"]["minutes"] == 0, roomy.structured_content
+        assert cut.structured_content["observed"]["requests"] > 0
+        journal = await client.call_tool("list_changes", {})
+        assert journal.structured_content["changes"] == []

@@ -57,6 +57,14 @@ impl Dict {
         Dict::default()
     }
 
+    /// An empty dictionary (just `""`) with room for `n` more strings without rehashing.
+    pub fn with_capacity(n: usize) -> Dict {
+        let mut d = Dict::default();
+        d.values.reserve(n);
+        d.index.reserve(n);
+        d
+    }
+
     /// The code of `s`, adding it if new.
     pub fn intern(&mut self, s: &str) -> u32 {
         if let Some(&c) = self.index.get(s) {
@@ -154,6 +162,73 @@ impl Column {
         }
         Ok(c)
     }
+
+    /// An `int`, `long`, `datetime` (ticks) or `timespan` (ticks) column from raw values, with
+    /// [`Column::NULL_I64`] as null. For loading many rows without building a [`Value`] per
+    /// cell. `int` values must fit in `i32`.
+    pub fn from_i64s(ty: ColumnType, values: Vec<i64>) -> Result<Column, DataError> {
+        match ty {
+            ColumnType::Int => {
+                if let Some(x) = values.iter().find(|&&x| x != NULL_I64 && i32::try_from(x).is_err()) {
+                    return Err(DataError(format!("{x} does not fit in an int column")));
+                }
+            }
+            ColumnType::Long | ColumnType::Timespan => {}
+            ColumnType::DateTime => {
+                if let Some(x) = values.iter().find(|&&x| x != NULL_I64 && DateTime::from_ticks(x).is_none()) {
+                    return Err(DataError(format!("{x} ticks is not a valid datetime")));
+                }
+            }
+            other => return Err(DataError(format!("a {other} column cannot be built from 64-bit integers"))),
+        }
+        Ok(Column { ty, data: ColumnData::I64(values) })
+    }
+
+    /// A `string` or `guid` column from dictionary codes (each must be a code of `dict`).
+    /// Columns built from the same `Arc<Dict>` share it.
+    pub fn from_codes(ty: ColumnType, dict: Arc<Dict>, codes: Vec<u32>) -> Result<Column, DataError> {
+        if !ty.is_stringy() {
+            return Err(DataError(format!("a {ty} column cannot be built from string codes")));
+        }
+        if let Some(c) = codes.iter().find(|&&c| c as usize >= dict.len()) {
+            return Err(DataError(format!("string code {c} is not in the dictionary ({} entries)", dict.len())));
+        }
+        Ok(Column { ty, data: ColumnData::Str { dict, codes } })
+    }
+
+    /// A `real` column (`None` is null).
+    pub fn from_reals(values: Vec<Option<f64>>) -> Column {
+        Column { ty: ColumnType::Real, data: ColumnData::F64(values) }
+    }
+
+    /// A `bool` column (`None` is null).
+    pub fn from_bools(values: Vec<Option<bool>>) -> Column {
+        Column { ty: ColumnType::Bool, data: ColumnData::Bool(values) }
+    }
+
+    /// A `dynamic` column (`None` is null).
+    pub fn from_dynamics(values: Vec<Option<Arc<serde_json::Value>>>) -> Column {
+        Column { ty: ColumnType::Dynamic, data: ColumnData::Dyn(values) }
+    }
+
+    /// A column of `len` nulls (empty strings for `string`/`guid`).
+    pub fn nulls(ty: ColumnType, len: usize) -> Column {
+        let data = match ty {
+            ColumnType::Bool => ColumnData::Bool(vec![None; len]),
+            ColumnType::Int | ColumnType::Long | ColumnType::DateTime | ColumnType::Timespan => {
+                ColumnData::I64(vec![NULL_I64; len])
+            }
+            ColumnType::Real => ColumnData::F64(vec![None; len]),
+            ColumnType::String | ColumnType::Guid => {
+                ColumnData::Str { dict: Arc::new(Dict::new()), codes: vec![0; len] }
+            }
+            ColumnType::Dynamic => ColumnData::Dyn(vec![None; len]),
+        };
+        Column { ty, data }
+    }
+
+    /// The null of `int`/`long`/`datetime`/`timespan` columns in [`Column::from_i64s`].
+    pub const NULL_I64: i64 = NULL_I64;
 
     pub(crate) fn from_data(ty: ColumnType, data: ColumnData) -> Column {
         Column { ty, data }
@@ -398,6 +473,33 @@ impl Table {
         Ok(Table { name: name.into(), schema, columns: columns.into_iter().map(|(_, c)| Arc::new(c)).collect(), len })
     }
 
+    /// A table with `schema` from one column per schema column, in schema order, of matching
+    /// types and equal lengths (the bulk-loading counterpart of [`Table::builder`]).
+    pub fn from_schema_columns(
+        name: impl Into<String>,
+        schema: Schema,
+        columns: Vec<Column>,
+    ) -> Result<Table, DataError> {
+        let name = name.into();
+        if columns.len() != schema.len() {
+            return Err(DataError(format!(
+                "table '{name}' has {} columns, {} were given",
+                schema.len(),
+                columns.len()
+            )));
+        }
+        let len = columns.first().map_or(0, Column::len);
+        for (def, c) in schema.columns().iter().zip(&columns) {
+            if c.ty() != def.ty {
+                return Err(DataError(format!("column '{}' is {}, a {} column was given", def.name, def.ty, c.ty())));
+            }
+            if c.len() != len {
+                return Err(DataError(format!("column '{}' has {} rows, expected {len}", def.name, c.len())));
+            }
+        }
+        Ok(Table { name, schema, columns: columns.into_iter().map(Arc::new).collect(), len })
+    }
+
     pub(crate) fn from_parts(name: String, schema: Schema, columns: Vec<Arc<Column>>, len: usize) -> Table {
         debug_assert!(columns.iter().all(|c| c.len() == len));
         Table { name, schema, columns, len }
@@ -451,6 +553,16 @@ impl Table {
     /// Row `row` as values, in schema order.
     pub fn row(&self, row: usize) -> Vec<Value> {
         self.columns.iter().map(|c| c.get(row)).collect()
+    }
+
+    /// The first `n` rows (all of them if there are fewer), sharing nothing mutable with `self`.
+    pub fn head(&self, n: usize) -> Table {
+        if n >= self.len {
+            return self.clone();
+        }
+        let idx: Vec<u32> = (0..n as u32).collect();
+        let columns = self.columns.iter().map(|c| Arc::new(c.gather(&idx))).collect();
+        Table { name: self.name.clone(), schema: self.schema.clone(), columns, len: n }
     }
 
     /// Appends one row given in schema order. For many rows prefer a [`TableBuilder`] and
@@ -770,6 +882,48 @@ mod tests {
         assert_eq!(s, vec!["x".into(), "y".into(), "x".into()]);
         a.push_row([Value::Null, Value::Null, Value::Null, Value::Null]).unwrap();
         assert_eq!(a.value(3, 1), Value::from(""));
+    }
+
+    #[test]
+    fn bulk_columns_build_a_table_like_the_builder() {
+        let mut dict = Dict::new();
+        let (a, b) = (dict.intern("a"), dict.intern("b"));
+        let dict = Arc::new(dict);
+        let t = Table::from_schema_columns(
+            "T",
+            schema(),
+            vec![
+                Column::from_i64s(ColumnType::DateTime, vec![DateTime::UNIX_EPOCH.ticks(), Column::NULL_I64]).unwrap(),
+                Column::from_codes(ColumnType::String, dict.clone(), vec![b, a]).unwrap(),
+                Column::from_i64s(ColumnType::Int, vec![7, Column::NULL_I64]).unwrap(),
+                Column::nulls(ColumnType::Real, 2),
+            ],
+        )
+        .unwrap();
+        assert_eq!(t.row(0), vec![Value::DateTime(DateTime::UNIX_EPOCH), "b".into(), Value::Long(7), Value::Null]);
+        assert_eq!(t.row(1), vec![Value::Null, "a".into(), Value::Null, Value::Null]);
+        // Appending a bulk-built table to a builder-built one merges dictionaries.
+        let mut b2 = Table::builder("T", schema());
+        b2.push_named([("s", Value::from("b"))]).unwrap();
+        let mut t2 = b2.build();
+        t2.append(&t).unwrap();
+        assert_eq!(t2.value(1, 1), Value::from("b"));
+        assert_eq!(t2.value(2, 1), Value::from("a"));
+        // Mistakes are errors, not corrupt tables.
+        assert!(Column::from_i64s(ColumnType::Int, vec![1 << 40]).is_err());
+        assert!(Column::from_i64s(ColumnType::String, vec![1]).is_err());
+        assert!(Column::from_codes(ColumnType::String, dict, vec![9]).is_err());
+        assert!(Table::from_schema_columns("T", schema(), vec![Column::nulls(ColumnType::Real, 1)]).is_err());
+        let wrong_type = vec![
+            Column::nulls(ColumnType::DateTime, 1),
+            Column::nulls(ColumnType::Long, 1),
+            Column::nulls(ColumnType::Int, 1),
+            Column::nulls(ColumnType::Real, 1),
+        ];
+        assert!(Table::from_schema_columns("T", schema(), wrong_type).is_err());
+        let h = t2.head(2);
+        assert_eq!((h.len(), h.value(1, 1)), (2, Value::from("b")));
+        assert_eq!(t2.head(10).len(), 3);
     }
 
     #[test]

@@ -295,7 +295,24 @@ async fn pre_checks(
     uri: &axum::http::Uri,
     headers: &HeaderMap,
 ) -> Result<(), Response> {
-    authenticate(headers, emu.token()).map_err(IntoResponse::into_response)?;
+    // The Log Analytics / Application Insights query APIs (`/v1/...`) take the same bearer token
+    // but answer with their own error shape and need no api-version.
+    let query_api = uri.path().starts_with("/v1/");
+    if let Err(e) = authenticate(headers, emu.token()) {
+        if query_api {
+            let mut r = json_response(
+                StatusCode::UNAUTHORIZED,
+                &json!({"error": {"message": "Valid authentication was not provided", "code": "AuthorizationRequiredError", "correlationId": uuid_v4()}}),
+            );
+            for (k, v) in &e.headers {
+                if let Ok(v) = HeaderValue::from_str(v) {
+                    r.headers_mut().insert(*k, v);
+                }
+            }
+            return Err(r);
+        }
+        return Err(e.into_response());
+    }
     if let Some(action) = emu.faults().check(method, uri.path()) {
         if action.latency_ms > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(action.latency_ms)).await;
@@ -304,7 +321,7 @@ async fn pre_checks(
             return Err(fault_response(action, method, uri));
         }
     }
-    if api_version(uri.query()).is_none() {
+    if !query_api && api_version(uri.query()).is_none() {
         return Err(missing_api_version().into_response());
     }
     Ok(())

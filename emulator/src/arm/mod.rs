@@ -177,6 +177,20 @@ pub fn method_not_allowed(req: &ArmRequest) -> ArmError {
 /// The axum fallback that serves every ARM path.
 pub async fn entry(State(emu): State<Emulator>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let req = ArmRequest::new(method, &uri, headers, body);
+    if crate::telemetry::metrics::is_metrics_path(&req.path) {
+        // Azure Monitor metrics (Microsoft.Insights) on the service or its App Insights
+        // component: may simulate the telemetry history first, so run it off the async workers.
+        let job = tokio::task::spawn_blocking(move || {
+            crate::telemetry::metrics::route(&emu, &req).unwrap_or_else(|| match dispatch(&emu, &req) {
+                Ok(r) => r.into_response(),
+                Err(e) => e.into_response(),
+            })
+        });
+        return match job.await {
+            Ok(r) => r,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+    }
     match dispatch(&emu, &req) {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::LazyHttp;
 use super::credential::Credential;
+use super::retry::{self, Failure, RawResponse};
 use super::scope::ScopedPath;
 
 /// How to reach ARM and which service to govern.
@@ -66,6 +67,7 @@ pub struct ArmClient {
     http: LazyHttp,
     target: ArmTarget,
     credential: Credential,
+    retry: retry::RetryPolicy,
 }
 
 /// Longest time one ARM request may take, connection included.
@@ -84,7 +86,13 @@ impl ArmClient {
                 .pool_max_idle_per_host(32)
                 .build()
         });
-        Ok(Self { http, target, credential })
+        Ok(Self { http, target, credential, retry: retry::RetryPolicy::from_env()? })
+    }
+
+    /// The same client with another retry policy.
+    pub fn with_retry_policy(mut self, policy: retry::RetryPolicy) -> Self {
+        self.retry = policy;
+        self
     }
 
     /// The governed service and endpoint.
@@ -163,13 +171,56 @@ impl ArmClient {
         body: Option<&str>,
     ) -> Result<ArmResponse, ArmError> {
         let request_id = uuid::Uuid::new_v4().to_string();
-        let token = self.credential.token().await.map_err(ArmError::Refused)?;
-        let http =
-            self.http.get().map_err(|message| ArmError::Transport { message, request_id: request_id.clone() })?;
+        let response = self.send_with_retries(&method, url, if_match, body, &request_id).await?;
+        if method == Method::GET || method == Method::HEAD {
+            return Ok(response.into_response(request_id));
+        }
+        match lro_url(&response) {
+            Some(poll) => self.await_operation(&method, url, &poll, response, request_id).await,
+            None => Ok(response.into_response(request_id)),
+        }
+    }
+
+    /// One logical request: attempts with exponential backoff and jitter while the failure
+    /// is retryable for this method (see [`retry::is_retryable`]), honouring `Retry-After`,
+    /// within [`retry::RetryPolicy`]'s bounds. All attempts share one client request id.
+    async fn send_with_retries(
+        &self,
+        method: &Method,
+        url: &str,
+        if_match: Option<&str>,
+        body: Option<&str>,
+        request_id: &str,
+    ) -> Result<RawResponse, ArmError> {
+        use backon::Retryable;
+        let policy = &self.retry;
+        let attempt = || self.attempt(method, url, if_match, body, request_id);
+        attempt
+            .retry(policy.backoff())
+            .sleep(tokio::time::sleep)
+            .when(|failure: &Failure| retry::is_retryable(method, failure))
+            .adjust(|failure: &Failure, delay| policy.adjust(failure, delay))
+            .notify(|failure: &Failure, delay| {
+                tracing::warn!(%method, client_request_id = %request_id, delay_ms = delay.as_millis() as u64, "ARM {} failed ({}); retrying", path_of(url), failure.describe());
+            })
+            .await
+            .map_err(|failure| failure.into_error(self, method, request_id))
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &str,
+        if_match: Option<&str>,
+        body: Option<&str>,
+        request_id: &str,
+    ) -> Result<RawResponse, Failure> {
+        let token = self.credential.token().await.map_err(Failure::Refused)?;
+        let http = self.http.get().map_err(Failure::Refused)?;
         let mut request = http
             .request(method.clone(), url)
             .bearer_auth(token)
-            .header("x-ms-client-request-id", &request_id)
+            .header("x-ms-client-request-id", request_id)
             .header("accept", "application/json");
         if let Some(etag) = if_match {
             request = request.header("if-match", etag);
@@ -178,24 +229,83 @@ impl ArmClient {
             request = request.header("content-type", "application/json").body(body.to_string());
         }
         let started = std::time::Instant::now();
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ArmError::Transport { message: without_url(&e), request_id: request_id.clone() })?;
+        let response = request.send().await.map_err(|e| Failure::Transport(without_url(&e)))?;
         let status = response.status();
-        let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let body = response
-            .text()
-            .await
-            .map_err(|e| ArmError::Transport { message: without_url(&e), request_id: request_id.clone() })?;
+        let headers = response.headers().clone();
+        let body = response.text().await.map_err(|e| Failure::Transport(without_url(&e)))?;
         tracing::debug!(%method, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, client_request_id = %request_id, "ARM {}", path_of(url));
         if status.is_success() {
-            return Ok(ArmResponse { status: status.as_u16(), etag, body, request_id });
+            return Ok(RawResponse { status, headers, body });
         }
-        Err(self.upstream_error(status, &method, &body, request_id))
+        Err(Failure::Status { retry_after: retry::retry_after(&headers), status, body })
     }
 
-    fn upstream_error(&self, status: StatusCode, method: &Method, body: &str, request_id: String) -> ArmError {
+    /// Polls a long-running operation (`Azure-AsyncOperation` or `Location`) to its end, then
+    /// returns the resource as a GET sees it (for PUT/PATCH) or the final answer.
+    async fn await_operation(
+        &self,
+        method: &Method,
+        resource_url: &str,
+        poll: &str,
+        first: RawResponse,
+        request_id: String,
+    ) -> Result<ArmResponse, ArmError> {
+        if !same_origin(poll, &self.target.endpoint) {
+            return Err(ArmError::Refused(format!(
+                "ARM's operation URL {poll:?} is not on {}; not polled",
+                self.target.endpoint
+            )));
+        }
+        let deadline = std::time::Instant::now() + retry::LRO_TIMEOUT;
+        let mut wait = retry::retry_after(&first.headers).unwrap_or(retry::LRO_DEFAULT_POLL);
+        let async_operation = first.headers.contains_key("azure-asyncoperation");
+        loop {
+            if std::time::Instant::now() + wait > deadline {
+                return Err(ArmError::Transport {
+                    message: format!("the operation did not finish within {} s", retry::LRO_TIMEOUT.as_secs()),
+                    request_id,
+                });
+            }
+            tokio::time::sleep(wait.min(retry::LRO_MAX_POLL)).await;
+            let status = self.send_with_retries(&Method::GET, poll, None, None, &request_id).await?;
+            wait = retry::retry_after(&status.headers).unwrap_or(retry::LRO_DEFAULT_POLL);
+            let done = if async_operation {
+                let parsed: Value = serde_json::from_str(&status.body).unwrap_or_default();
+                match parsed["status"].as_str().unwrap_or("InProgress") {
+                    "Succeeded" => true,
+                    "Failed" | "Canceled" | "Cancelled" => {
+                        let error = &parsed["error"];
+                        return Err(ArmError::Upstream {
+                            status: 200,
+                            code: error["code"].as_str().unwrap_or("OperationFailed").into(),
+                            message: error["message"].as_str().unwrap_or("the long-running operation failed").into(),
+                            request_id,
+                        });
+                    }
+                    _ => false,
+                }
+            } else {
+                status.status != StatusCode::ACCEPTED
+            };
+            if done {
+                break;
+            }
+        }
+        if *method == Method::DELETE {
+            return Ok(ArmResponse { status: 200, etag: None, body: String::new(), request_id });
+        }
+        let final_state = self.send_with_retries(&Method::GET, resource_url, None, None, &request_id).await?;
+        Ok(final_state.into_response(request_id))
+    }
+
+    /// An ARM error answer as an [`ArmError`], with the role hint on 401/403.
+    pub(super) fn upstream_error(
+        &self,
+        status: StatusCode,
+        method: &Method,
+        body: &str,
+        request_id: String,
+    ) -> ArmError {
         let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
         let error = &parsed["error"];
         let code = error["code"].as_str().unwrap_or(status.canonical_reason().unwrap_or("Error")).to_string();
@@ -219,6 +329,25 @@ impl ArmClient {
     }
 }
 
+/// The URL to poll when a write was accepted as a long-running operation.
+fn lro_url(response: &RawResponse) -> Option<String> {
+    let header = |name: &str| response.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    if let Some(url) = header("azure-asyncoperation") {
+        return Some(url);
+    }
+    (response.status == StatusCode::ACCEPTED).then(|| header("location")).flatten()
+}
+
+/// Whether `url` has the scheme, host and port of `endpoint`.
+fn same_origin(url: &str, endpoint: &str) -> bool {
+    let origin = |u: &str| {
+        let (scheme, rest) = u.split_once("://").unwrap_or(("", u));
+        let host = rest.split('/').next().unwrap_or("");
+        format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase())
+    };
+    origin(url) == origin(endpoint)
+}
+
 fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
     text.len() >= prefix.len() && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
@@ -231,7 +360,7 @@ fn path_of(url: &str) -> &str {
 }
 
 /// reqwest errors print the URL; keep the message short and free of query strings.
-fn without_url(error: &reqwest::Error) -> String {
+pub(super) fn without_url(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {

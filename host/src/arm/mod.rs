@@ -6,6 +6,7 @@
 pub mod client;
 pub mod credential;
 pub mod logs;
+pub mod retry;
 pub mod scope;
 
 pub use client::{ArmClient, ArmError, ArmResponse, ArmTarget};

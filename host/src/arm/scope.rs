@@ -51,8 +51,10 @@ impl ScopedPath {
         }
         let (path_part, query_part) = path.split_once('?').unwrap_or((path, ""));
         let mut rest = path_part.trim_start_matches('/');
-        // A full resource id is accepted only when it names something under this service.
-        if rest.len() >= 14 && rest[..14].eq_ignore_ascii_case("subscriptions/") {
+        // A full resource id is accepted only when it names something under this service. It is
+        // told apart from APIM's own `subscriptions` collection (`subscriptions/{sid}/...`) by its
+        // third segment: `resourceGroups` or `providers` only ever follow an Azure subscription.
+        if is_full_resource_id(rest) {
             let service = service_id.trim_start_matches('/');
             let under = rest.len() >= service.len()
                 && rest[..service.len()].eq_ignore_ascii_case(service)
@@ -119,6 +121,14 @@ impl ScopedPath {
 
 /// The Azure Monitor metrics API version used when the plugin does not give one.
 pub const METRICS_API_VERSION: &str = "2024-02-01";
+
+fn is_full_resource_id(path: &str) -> bool {
+    let mut segments = path.split('/');
+    let first = segments.next().unwrap_or_default();
+    let third = segments.nth(1).unwrap_or_default();
+    first.eq_ignore_ascii_case("subscriptions")
+        && (third.eq_ignore_ascii_case("resourceGroups") || third.eq_ignore_ascii_case("providers"))
+}
 
 fn kind_of(segments: &[String]) -> Result<String, String> {
     if segments.is_empty() {
@@ -217,6 +227,21 @@ mod tests {
         assert!(resolve(other).unwrap_err().0.contains("outside"));
         // A sibling service whose name merely starts with ours is another resource.
         assert!(resolve(&format!("{SERVICE}-evil/backends")).is_err());
+    }
+
+    #[test]
+    fn apim_subscriptions_are_a_collection_not_an_azure_subscription() {
+        let p = resolve("subscriptions/growth").unwrap();
+        assert_eq!((p.kind.as_str(), p.relative()), ("subscriptions", "subscriptions/growth".to_string()));
+        // Actions are kinds of their own: a `subscriptions` read grant does not reach the keys.
+        assert_eq!(resolve("/subscriptions/growth/listSecrets").unwrap().kind, "subscriptions/listSecrets");
+        assert!(resolve("subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/other").is_err());
+        assert!(
+            resolve(
+                "subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/roleAssignments"
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -16,18 +16,44 @@ use serde_json::{Value, json};
 use crate::runtime::api::{ToolDecl, ToolError};
 use crate::runtime::{LoadedPlugin, Runtime};
 
+/// What runs a tool.
+#[derive(Clone)]
+pub enum ToolSource {
+    /// A plugin's tool.
+    Plugin(Arc<LoadedPlugin>),
+    /// A tool of the host itself (the change journal).
+    Host(HostTool),
+}
+
+/// The host's own tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostTool {
+    ListChanges,
+    RollbackChange,
+}
+
 /// One exposed tool.
 pub struct ToolEntry {
     /// The name agents call (with the operator's prefix, if any).
     pub name: String,
-    pub plugin: Arc<LoadedPlugin>,
+    pub source: ToolSource,
     pub decl: ToolDecl,
     pub tool: Tool,
+    /// Not listed and refused (write tools in read-only mode).
+    pub hidden: bool,
     input: jsonschema::Validator,
     output: Option<jsonschema::Validator>,
 }
 
 impl ToolEntry {
+    /// The plugin's name, or `host` for the host's own tools.
+    pub fn owner(&self) -> &str {
+        match &self.source {
+            ToolSource::Plugin(plugin) => &plugin.manifest.name,
+            ToolSource::Host(_) => "host",
+        }
+    }
+
     /// Whether the tool answers with plans.
     pub fn is_write(&self) -> bool {
         !self.decl.read_only
@@ -59,7 +85,7 @@ impl ToolEntry {
             None => Ok(()),
             Some(e) => Err(ToolError::Internal(format!(
                 "plugin {:?} answered with a result that does not match its output schema at {:?}: {e}",
-                self.plugin.manifest.name,
+                self.owner(),
                 e.instance_path().to_string()
             ))),
         }
@@ -74,31 +100,27 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Registers the tools of every loaded plugin, in load order. With `read_only`, write tools
-    /// are left out entirely.
-    pub fn build(runtime: &Runtime, read_only: bool) -> Self {
+    /// Registers the tools of every loaded plugin, in load order, then `host_tools`. With
+    /// `read_only`, write tools are hidden: not listed, and refused if called.
+    pub fn build(runtime: &Runtime, read_only: bool, host_tools: &[(HostTool, ToolDecl)]) -> Self {
         let mut registry = Self::default();
         for plugin in runtime.plugins() {
             for decl in &plugin.manifest.tools {
-                if read_only && !decl.read_only {
-                    continue;
-                }
                 let name = format!("{}{}", plugin.prefix.as_deref().unwrap_or(""), decl.name);
                 if let Some(existing) = registry.entries.get(&name) {
                     let refusal = format!(
-                        "tool {name:?} of plugin {:?} ({}) refused: plugin {:?} ({}) already offers a tool with that name; \
+                        "tool {name:?} of plugin {:?} ({}) refused: plugin {:?} already offers a tool with that name; \
                          set `prefix` in [plugins.{}] of the config file to expose it under another name",
                         plugin.manifest.name,
                         plugin.source,
-                        existing.plugin.manifest.name,
-                        existing.plugin.source,
+                        existing.owner(),
                         plugin.manifest.name
                     );
                     tracing::error!("{refusal}");
                     registry.refusals.push(refusal);
                     continue;
                 }
-                match ToolEntry::new(name.clone(), plugin.clone(), decl.clone()) {
+                match ToolEntry::new(name.clone(), ToolSource::Plugin(plugin.clone()), decl.clone(), read_only) {
                     Ok(entry) => {
                         registry.entries.insert(name, Arc::new(entry));
                     }
@@ -108,6 +130,19 @@ impl Registry {
                 }
             }
         }
+        for (tool, decl) in host_tools {
+            if let Some(existing) = registry.entries.get(&decl.name) {
+                registry.refusals.push(format!(
+                    "tool {:?} of plugin {:?} hides the host's own tool of that name; give the plugin a prefix",
+                    decl.name,
+                    existing.owner()
+                ));
+                continue;
+            }
+            let entry = ToolEntry::new(decl.name.clone(), ToolSource::Host(*tool), decl.clone(), read_only)
+                .expect("the host's own tool schemas are valid");
+            registry.entries.insert(decl.name.clone(), Arc::new(entry));
+        }
         registry
     }
 
@@ -116,9 +151,9 @@ impl Registry {
         self.entries.get(name)
     }
 
-    /// Every tool, sorted by name (MCP asks for a deterministic order).
+    /// Every listed tool, sorted by name (MCP asks for a deterministic order).
     pub fn tools(&self) -> Vec<Tool> {
-        self.entries.values().map(|e| e.tool.clone()).collect()
+        self.entries.values().filter(|e| !e.hidden).map(|e| e.tool.clone()).collect()
     }
 
     /// Every entry, sorted by name.
@@ -133,7 +168,7 @@ impl Registry {
 }
 
 impl ToolEntry {
-    fn new(name: String, plugin: Arc<LoadedPlugin>, decl: ToolDecl) -> Result<Self, String> {
+    fn new(name: String, source: ToolSource, decl: ToolDecl, read_only: bool) -> Result<Self, String> {
         let mut schema = decl.input_schema.clone();
         if !decl.read_only {
             if schema.get("properties").is_none() {
@@ -165,6 +200,7 @@ impl ToolEntry {
             Some(true),
         );
         tool = tool.with_annotations(annotations);
-        Ok(Self { name, plugin, decl, tool, input, output })
+        let hidden = read_only && !decl.read_only;
+        Ok(Self { name, source, decl, tool, hidden, input, output })
     }
 }

@@ -1,26 +1,52 @@
 //! The MCP surface: `tools/list` and `tools/call`, over stdio or streamable HTTP.
 //!
-//! A call flows one way: validate the arguments against the tool's schema → run the plugin
-//! (runtime) → a read's answer goes back as a short text plus `structuredContent`; a write's
-//! plan goes to the change pipeline. Every failure is an `isError` result with a typed
-//! `structuredContent.error` (kind, message, and the field for invalid input), so an agent can
-//! correct itself; only an unknown tool name is a protocol error.
+//! A call flows one way: validate the arguments against the tool's schema → run the tool (a
+//! plugin through the runtime, or a host tool) → a read's answer goes back as a short text
+//! plus `structuredContent`; a write's plan is checked against the plugin's write grant, then
+//! shown to the user (`confirm`), then applied and journaled (`changes`). A stale plan (412)
+//! is re-made against fresh state and shown again: never a blind overwrite.
+//!
+//! Every failure is an `isError` result with a typed `structuredContent.error` (kind, message,
+//! and the field for invalid input), so an agent can correct itself; only an unknown tool name
+//! is a protocol error.
 
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
-    PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, InputRequiredResult,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::registry::Registry;
-use crate::changes::ChangePipeline;
-use crate::runtime::Runtime;
-use crate::runtime::api::{ToolError, ToolOutcome};
+use super::confirm::{self, Channel, Decision};
+use super::host_tools;
+use super::pending::PendingPlans;
+use super::registry::{Registry, ToolEntry, ToolSource};
+use crate::changes::journal::ClientInfo;
+use crate::changes::{Applied, ChangeContext, ChangePipeline};
+use crate::runtime::api::{Plan, ToolError, ToolOutcome};
 use crate::runtime::imports::ProgressSink;
+use crate::runtime::{Grants, Runtime};
+
+/// How often a plan that keeps going stale is re-made before giving up.
+const MAX_REPLANS: usize = 3;
+
+/// What a call knows about its caller.
+#[derive(Clone)]
+pub struct CallSession {
+    pub progress: Option<ProgressSink>,
+    pub client: Option<ClientInfo>,
+    pub channel: Channel,
+}
+
+impl CallSession {
+    /// A caller that cannot be asked anything (in-process use, tests).
+    pub fn unattended() -> Self {
+        Self { progress: None, client: None, channel: Channel::Unavailable }
+    }
+}
 
 /// The MCP server. Cheap to clone (one per HTTP session shares everything).
 #[derive(Clone)]
@@ -31,16 +57,40 @@ pub struct GatewayServer {
 struct Inner {
     runtime: Arc<Runtime>,
     registry: Registry,
-    changes: Option<ChangePipeline>,
+    changes: Option<Arc<ChangePipeline>>,
     instructions: String,
+    skip_confirmation: bool,
+    pending: PendingPlans,
+}
+
+/// How the server is set up.
+pub struct ServerOptions {
+    pub instructions: String,
+    pub read_only: bool,
+    pub skip_confirmation: bool,
 }
 
 impl GatewayServer {
-    /// A server exposing `runtime`'s plugins. `changes` is `None` when writes cannot be applied
-    /// (no ARM access); `read_only` leaves write tools out.
-    pub fn new(runtime: Arc<Runtime>, changes: Option<ChangePipeline>, instructions: String, read_only: bool) -> Self {
-        let registry = Registry::build(&runtime, read_only);
-        Self { inner: Arc::new(Inner { runtime, registry, changes, instructions }) }
+    /// A server exposing `runtime`'s plugins and, when `changes` is given, the change journal
+    /// tools. Without `changes`, plans cannot be applied (only dry runs).
+    pub fn new(runtime: Arc<Runtime>, changes: Option<Arc<ChangePipeline>>, options: ServerOptions) -> Self {
+        let host_tools = if changes.is_some() { host_tools::declarations() } else { Vec::new() };
+        let registry = Registry::build(&runtime, options.read_only, &host_tools);
+        if options.skip_confirmation && !options.read_only {
+            tracing::warn!(
+                "--dangerously-skip-confirmation: plans are applied WITHOUT asking the user; every such write is logged"
+            );
+        }
+        Self {
+            inner: Arc::new(Inner {
+                runtime,
+                registry,
+                changes,
+                instructions: options.instructions,
+                skip_confirmation: options.skip_confirmation,
+                pending: PendingPlans::default(),
+            }),
+        }
     }
 
     /// The tool registry (for `plugins list`).
@@ -48,19 +98,21 @@ impl GatewayServer {
         &self.inner.registry
     }
 
-    /// Runs one tool call: the whole pipeline, minus the protocol.
+    /// Runs one tool call (minus the protocol): validation, the tool, and for a write, the
+    /// whole plan pipeline.
     pub async fn run_tool(
         &self,
         name: &str,
         arguments: Value,
-        progress: Option<ProgressSink>,
-    ) -> Result<CallToolResult, McpError> {
-        let Some(entry) = self.inner.registry.get(name) else {
-            return Err(McpError::invalid_params(format!("unknown tool {name:?}"), None));
-        };
+        session: &CallSession,
+    ) -> Result<CallToolResponse, McpError> {
+        let entry = self.entry(name)?;
+        if entry.hidden {
+            return Ok(refused_read_only(name).into());
+        }
         let mut arguments = if arguments.is_null() { Value::Object(Default::default()) } else { arguments };
         if let Err(e) = entry.validate_arguments(&arguments) {
-            return Ok(error_result(&e));
+            return Ok(error_result(&e).into());
         }
         let dry_run = entry.is_write() && arguments.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
         if entry.is_write()
@@ -69,43 +121,224 @@ impl GatewayServer {
             object.remove("dry_run");
         }
         let started = std::time::Instant::now();
-        let outcome = self.inner.runtime.call(&entry.plugin, &entry.decl.name, &arguments.to_string(), progress).await;
-        tracing::debug!(tool = name, plugin = %entry.plugin.manifest.name, elapsed_us = started.elapsed().as_micros() as u64, ok = outcome.is_ok(), "tool call");
+        let outcome = self.invoke(&entry, &arguments, session.progress.clone()).await;
+        tracing::debug!(
+            tool = name,
+            owner = entry.owner(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            ok = outcome.is_ok(),
+            "tool call"
+        );
         match outcome {
-            Err(e) => Ok(error_result(&e)),
+            Err(e) => Ok(error_result(&e).into()),
             Ok(ToolOutcome::Result { text, structured }) => {
                 if let Some(structured) = &structured
                     && let Err(e) = entry.validate_output(structured)
                 {
-                    return Ok(error_result(&e));
+                    return Ok(error_result(&e).into());
                 }
                 let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
                 result.structured_content = structured;
-                Ok(result)
+                Ok(result.into())
             }
-            Ok(ToolOutcome::Plan(plan)) => {
-                if !entry.is_write() {
-                    return Ok(error_result(&ToolError::Denied(format!(
-                        "read-only tool {name:?} answered with a plan; plans come only from write tools"
-                    ))));
-                }
-                let Some(changes) = &self.inner.changes else {
-                    return Ok(error_result(&ToolError::Denied("this server cannot apply changes".into())));
-                };
-                match changes.handle(plan, entry.plugin.grants(), dry_run).await {
-                    Err(e) => Ok(error_result(&e)),
-                    Ok(outcome) => {
-                        let mut result = if outcome.is_error() {
-                            CallToolResult::error(vec![ContentBlock::text(outcome.text())])
-                        } else {
-                            CallToolResult::success(vec![ContentBlock::text(outcome.text())])
-                        };
-                        result.structured_content = Some(outcome.to_json());
-                        Ok(result)
-                    }
-                }
+            Ok(ToolOutcome::Plan(plan)) => Ok(self.handle_plan(&entry, &arguments, plan, dry_run, session).await),
+        }
+    }
+
+    /// Continues a 2026-07-28 round trip: the client retried the call with the user's answer.
+    async fn resume(
+        &self,
+        name: &str,
+        arguments: Value,
+        state: &str,
+        request: &CallToolRequestParams,
+        session: &CallSession,
+    ) -> Result<CallToolResponse, McpError> {
+        let entry = self.entry(name)?;
+        let mut arguments = if arguments.is_null() { Value::Object(Default::default()) } else { arguments };
+        if let Some(object) = arguments.as_object_mut() {
+            object.remove("dry_run");
+        }
+        let pending = match self.inner.pending.take(state, name, &arguments) {
+            Ok(pending) => pending,
+            Err(why) => return Ok(error_result(&ToolError::Conflict(why)).into()),
+        };
+        match confirm::decision_from(request.input_responses.as_ref()) {
+            Decision::Refuse(why) => Ok(not_applied(&pending.plan, &why).into()),
+            Decision::Accept => {
+                Ok(self.apply_confirmed(&entry, &arguments, pending.plan, session, "input-required", 0).await)
             }
         }
+    }
+
+    fn entry(&self, name: &str) -> Result<Arc<ToolEntry>, McpError> {
+        self.inner
+            .registry
+            .get(name)
+            .cloned()
+            .ok_or_else(|| McpError::invalid_params(format!("unknown tool {name:?}"), None))
+    }
+
+    /// Runs the tool itself: a plugin call, or a host tool.
+    async fn invoke(
+        &self,
+        entry: &ToolEntry,
+        arguments: &Value,
+        progress: Option<ProgressSink>,
+    ) -> Result<ToolOutcome, ToolError> {
+        match &entry.source {
+            ToolSource::Plugin(plugin) => {
+                self.inner.runtime.call(plugin, &entry.decl.name, &arguments.to_string(), progress).await
+            }
+            ToolSource::Host(tool) => {
+                let changes = self.changes()?;
+                host_tools::call(*tool, changes, arguments).await
+            }
+        }
+    }
+
+    fn changes(&self) -> Result<&ChangePipeline, ToolError> {
+        self.inner.changes.as_deref().ok_or_else(|| ToolError::Denied("this server cannot apply changes".into()))
+    }
+
+    /// The write grant a plan from `entry` is checked against.
+    fn grants(&self, entry: &ToolEntry, plan: &Plan) -> Grants {
+        match &entry.source {
+            ToolSource::Plugin(plugin) => plugin.grants().clone(),
+            // A rollback writes back exactly what a journaled (and then granted) change wrote.
+            ToolSource::Host(_) => {
+                let kinds: Vec<String> = plan
+                    .writes
+                    .iter()
+                    .filter_map(|w| self.changes().ok()?.arm().scope(&w.path).ok().map(|s| s.kind))
+                    .collect();
+                Grants::new("host", &[], &kinds, None, None)
+            }
+        }
+    }
+
+    async fn handle_plan(
+        &self,
+        entry: &ToolEntry,
+        arguments: &Value,
+        plan: Plan,
+        dry_run: bool,
+        session: &CallSession,
+    ) -> CallToolResponse {
+        if !entry.is_write() {
+            return error_result(&ToolError::Denied(format!(
+                "read-only tool {:?} answered with a plan; plans come only from write tools",
+                entry.name
+            )))
+            .into();
+        }
+        let changes = match self.changes() {
+            Ok(changes) => changes,
+            Err(e) => return error_result(&e).into(),
+        };
+        if let Err(e) = changes.check(&plan, &self.grants(entry, &plan)) {
+            return error_result(&e).into();
+        }
+        if dry_run {
+            let mut result = CallToolResult::success(vec![ContentBlock::text(format!(
+                "Dry run, nothing was changed. Plan: {}\n\n{}",
+                plan.summary, plan.diff
+            ))]);
+            result.structured_content = Some(json!({ "dryRun": true, "applied": false, "plan": plan }));
+            return result.into();
+        }
+        self.confirm_then_apply(entry, arguments, plan, session, None, 0).await
+    }
+
+    /// Asks the user (as the channel allows), then applies; re-plans on a stale ETag.
+    async fn confirm_then_apply(
+        &self,
+        entry: &ToolEntry,
+        arguments: &Value,
+        plan: Plan,
+        session: &CallSession,
+        note: Option<String>,
+        replans: usize,
+    ) -> CallToolResponse {
+        let how = match &session.channel {
+            Channel::Skip => {
+                tracing::warn!(tool = %entry.name, summary = %plan.summary, "applying WITHOUT confirmation (--dangerously-skip-confirmation)");
+                "skipped"
+            }
+            Channel::Unavailable => return refused_unconfirmable(&plan).into(),
+            Channel::InputRequired => {
+                let state = self.inner.pending.insert(&entry.name, arguments, plan.clone());
+                let requests = confirm::input_requests(&plan, note.as_deref());
+                return CallToolResponse::InputRequired(InputRequiredResult::new(Some(requests), Some(state)));
+            }
+            Channel::Elicit(peer) => match confirm::elicit(peer, &plan, note.as_deref()).await {
+                Decision::Accept => "elicitation",
+                Decision::Refuse(why) => return not_applied(&plan, &why).into(),
+            },
+        };
+        self.apply_confirmed(entry, arguments, plan, session, how, replans).await
+    }
+
+    /// Applies a plan the user accepted. On 412, re-makes the plan against fresh state and asks
+    /// again (with skipped confirmation: returns the new plan unapplied).
+    async fn apply_confirmed(
+        &self,
+        entry: &ToolEntry,
+        arguments: &Value,
+        plan: Plan,
+        session: &CallSession,
+        how: &str,
+        replans: usize,
+    ) -> CallToolResponse {
+        let Ok(changes) = self.changes() else {
+            return error_result(&ToolError::Denied("this server cannot apply changes".into())).into();
+        };
+        let context = ChangeContext {
+            tool: entry.name.clone(),
+            plugin: entry.owner().to_string(),
+            arguments: arguments.clone(),
+            client: session.client.clone(),
+            confirmation: how.to_string(),
+            rollback_of: plan.details.as_ref().and_then(|d| d["rollbackOf"].as_str()).map(str::to_string),
+        };
+        let applied = match changes.apply(plan, context).await {
+            Ok(applied) => applied,
+            Err(e) => return error_result(&e).into(),
+        };
+        let Applied::Stale { path, .. } = &applied else {
+            return applied_result(&applied).into();
+        };
+        if replans + 1 >= MAX_REPLANS {
+            return error_result(&ToolError::Conflict(format!(
+                "{path} kept changing while the plan was applied ({MAX_REPLANS} attempts); nothing was written; try again later"
+            )))
+            .into();
+        }
+        let note = format!(
+            "{path} was changed by someone else after you saw the plan, so nothing was written. \
+             This is the plan made again against its current state."
+        );
+        tracing::info!(tool = %entry.name, path = %path, "stale plan: re-planning against fresh state");
+        let plan = match self.invoke(entry, arguments, session.progress.clone()).await {
+            Ok(ToolOutcome::Plan(fresh)) => fresh,
+            Ok(ToolOutcome::Result { text, .. }) => {
+                return error_result(&ToolError::Conflict(format!("{note} The tool now says: {text}"))).into();
+            }
+            Err(e) => return error_result(&e).into(),
+        };
+        if let Err(e) = changes.check(&plan, &self.grants(entry, &plan)) {
+            return error_result(&e).into();
+        }
+        if let Channel::Skip = session.channel {
+            let mut result = CallToolResult::error(vec![ContentBlock::text(format!(
+                "{note} It was not applied; call the tool again to apply it.\n\n{}\n\n{}",
+                plan.summary, plan.diff
+            ))]);
+            result.structured_content =
+                Some(json!({"applied": false, "stale": true, "message": note, "newPlan": plan}));
+            return result.into();
+        }
+        Box::pin(self.confirm_then_apply(entry, arguments, plan, session, Some(note), replans + 1)).await
     }
 }
 
@@ -114,6 +347,44 @@ pub fn error_result(error: &ToolError) -> CallToolResult {
     let mut result = CallToolResult::error(vec![ContentBlock::text(error.to_string())]);
     result.structured_content = Some(error.to_json());
     result
+}
+
+fn applied_result(applied: &Applied) -> CallToolResult {
+    let mut result = if applied.is_error() {
+        CallToolResult::error(vec![ContentBlock::text(applied.text())])
+    } else {
+        CallToolResult::success(vec![ContentBlock::text(applied.text())])
+    };
+    result.structured_content = Some(applied.to_json());
+    result
+}
+
+fn not_applied(plan: &Plan, why: &str) -> CallToolResult {
+    let mut result =
+        CallToolResult::success(vec![ContentBlock::text(format!("Not applied: the user {why}. Nothing was written."))]);
+    result.structured_content =
+        Some(json!({"applied": false, "confirmed": false, "reason": why, "summary": plan.summary}));
+    result
+}
+
+fn refused_unconfirmable(plan: &Plan) -> CallToolResult {
+    let message = "Not applied: this change needs the user's confirmation, and this MCP client cannot ask for it \
+                   (it did not declare the elicitation capability). Nothing was written. Use dry_run: true to see \
+                   the plan. An operator who accepts unconfirmed writes can start the server with \
+                   --dangerously-skip-confirmation or AIGW_DANGEROUSLY_SKIP_CONFIRMATION=1.";
+    let mut result = CallToolResult::error(vec![ContentBlock::text(message)]);
+    result.structured_content = Some(json!({
+        "error": {"kind": "denied", "message": message},
+        "applied": false,
+        "plan": {"summary": plan.summary, "diff": plan.diff},
+    }));
+    result
+}
+
+fn refused_read_only(name: &str) -> CallToolResult {
+    error_result(&ToolError::Denied(format!(
+        "{name} changes the service, and this server runs in read-only mode (--read-only / AIGW_READ_ONLY)"
+    )))
 }
 
 impl ServerHandler for GatewayServer {
@@ -156,9 +427,20 @@ impl ServerHandler for GatewayServer {
             });
             sink
         });
-        let arguments = request.arguments.map(Value::Object).unwrap_or(Value::Null);
+        let session = CallSession {
+            progress,
+            client: context.client_info().map(|i| ClientInfo { name: i.name, version: i.version }),
+            channel: Channel::for_request(&context, self.inner.skip_confirmation),
+        };
+        let arguments = request.arguments.clone().map(Value::Object).unwrap_or(Value::Null);
+        let work = async {
+            match request.request_state.as_deref() {
+                Some(state) => self.resume(&request.name, arguments, state, &request, &session).await,
+                None => self.run_tool(&request.name, arguments, &session).await,
+            }
+        };
         tokio::select! {
-            result = self.run_tool(&request.name, arguments, progress) => result.map(Into::into),
+            result = work => result,
             _ = context.ct.cancelled() => Ok(error_result(&ToolError::Internal("the client cancelled the call".into())).into()),
         }
     }

@@ -6,7 +6,9 @@
 //! this exact engine*: the file name is `{sha256 of the component}-{engine fingerprint}.cwasm`,
 //! where the fingerprint hashes wasmtime's compatibility data (version, target, settings).
 //! A changed plugin has a new hash and a new wasmtime a new fingerprint, so a stale or foreign
-//! `.cwasm` is never even opened; wasmtime additionally checks its own header. Files are
+//! `.cwasm` is never even opened. Inside, each entry starts with a header naming the digest of
+//! the component it was compiled from, checked before deserialising, so a file copied or renamed
+//! into place is recompiled rather than trusted; wasmtime additionally checks its own header. Files are
 //! written to a temporary name and renamed, so a crash never leaves a half-written entry. A
 //! file that still fails to load is deleted and the component recompiled.
 //!
@@ -59,19 +61,24 @@ impl CompileCache {
         let Some(entry) = self.entry_path(digest) else {
             return Ok((Component::new(engine, bytes)?, CacheOutcome::Uncached));
         };
-        if entry.exists() {
-            // SAFETY: the file name binds it to these component bytes and this engine, and only
-            // this cache writes such names (see the module docs for the trust assumption).
-            match unsafe { Component::deserialize_file(engine, &entry) } {
-                Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                Err(e) => {
-                    tracing::warn!(path = %entry.display(), "discarding unusable compile cache entry: {e}");
-                    let _ = std::fs::remove_file(&entry);
+        if let Ok(file) = std::fs::read(&entry) {
+            match strip_header(&file, digest) {
+                // SAFETY: the name binds the file to this engine, the header to these component
+                // bytes, and only this cache writes such files (see the module docs).
+                Some(artifact) => match unsafe { Component::deserialize(engine, artifact) } {
+                    Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                    Err(e) => tracing::warn!(path = %entry.display(), "discarding unusable compile cache entry: {e}"),
+                },
+                None => {
+                    tracing::warn!(path = %entry.display(), "discarding a compile cache entry made from other bytes")
                 }
             }
+            let _ = std::fs::remove_file(&entry);
         }
         let compiled = engine.precompile_component(bytes)?;
-        if let Err(e) = write_atomically(&entry, &compiled) {
+        let mut file = header(digest);
+        file.extend_from_slice(&compiled);
+        if let Err(e) = write_atomically(&entry, &file) {
             tracing::warn!(path = %entry.display(), "could not write the compile cache: {e}");
         }
         // SAFETY: `compiled` was produced by this engine a moment ago.
@@ -80,10 +87,22 @@ impl CompileCache {
     }
 }
 
+/// What starts every cache entry: a magic line and the component's digest.
+fn header(digest: &str) -> Vec<u8> {
+    format!("aigw-cwasm-v1 {digest}\n").into_bytes()
+}
+
+/// The compiled artifact of `file`, if its header names `digest`.
+fn strip_header<'a>(file: &'a [u8], digest: &str) -> Option<&'a [u8]> {
+    file.strip_prefix(header(digest).as_slice())
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().expect("cache entries live in a directory");
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.{}.tmp", path.file_name().unwrap().to_string_lossy(), std::process::id()));
+    // Unique per writer (threads of one process included), so concurrent loads never share it.
+    let unique = uuid::Uuid::new_v4().simple();
+    let tmp = dir.join(format!(".{}.{unique}.tmp", path.file_name().unwrap().to_string_lossy()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }

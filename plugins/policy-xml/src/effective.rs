@@ -155,6 +155,26 @@ pub enum Measure {
     TokenQuota,
 }
 
+impl Measure {
+    /// "TPM limit", "RPM limit", "token quota".
+    pub fn noun(self) -> &'static str {
+        match self {
+            Measure::Tpm => "TPM limit",
+            Measure::Rpm => "RPM limit",
+            Measure::TokenQuota => "token quota",
+        }
+    }
+
+    /// "a TPM limit", "an RPM limit", "a token quota".
+    pub fn with_article(self) -> &'static str {
+        match self {
+            Measure::Tpm => "a TPM limit",
+            Measure::Rpm => "an RPM limit",
+            Measure::TokenQuota => "a token quota",
+        }
+    }
+}
+
 impl fmt::Display for Measure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -634,11 +654,12 @@ impl<'d> Analysis<'d> {
             Measure::Rpm => "rate-limit-by-key",
         };
         if all.is_empty() {
-            return format!("the policy sets no {measure} limit in <inbound> (no {element})");
+            return format!("the policy sets no {} in <inbound> (no {element})", measure.noun());
         }
         if sub.is_master {
             return format!(
-                "the built-in master (all-access) subscription matches no branch that sets a {measure} limit"
+                "the built-in master (all-access) subscription matches no branch that sets {}",
+                measure.with_article()
             );
         }
         let product_branches = all.iter().any(|c| {
@@ -653,11 +674,12 @@ impl<'d> Analysis<'d> {
                 _ => "all APIs",
             };
             return format!(
-                "subscription '{}' is scoped to {scope} (no product), so no product branch that sets a {measure} limit matches it",
-                sub.id
+                "subscription '{}' is scoped to {scope} (no product), so no product branch that sets {} matches it",
+                sub.id,
+                measure.with_article()
             );
         }
-        format!("no branch that sets a {measure} limit matches subscription '{}'", sub.id)
+        format!("no branch that sets {} matches subscription '{}'", measure.with_article(), sub.id)
     }
 
     /// The effective limits of `sub` under this document.

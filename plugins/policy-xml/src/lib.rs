@@ -69,7 +69,12 @@
 //! assert_eq!(limits.tpm.source().unwrap().branch, r#"choose[1]/when[1] condition="@(context.Product?.Id == "aoai")""#);
 //!
 //! // Cut search to 50k: the product branch is shared with support, so an override is inserted.
-//! let ctx = EditContext { scope: ScopeLabel::Api("openai".into()), subscriptions: &subs, named_values: &no_named_values };
+//! let ctx = EditContext {
+//!     scope: ScopeLabel::Api("openai".into()),
+//!     subscriptions: &subs,
+//!     named_values: &no_named_values,
+//!     named_value_users_elsewhere: &not_used_elsewhere,
+//! };
 //! let change = LimitChange { tpm: Some(50_000), ..Default::default() };
 //! let outcome = set_limit_for_subscription(policy, &subs[0], &change, &ctx)?;
 //! let new_policy = outcome.text().unwrap();
@@ -107,5 +112,5 @@ pub use parse::{Attr, Element, Node, PolicyDocument, XmlError};
 pub use span::Span;
 pub use update::{
     Action, EditContext, EditOutcome, FieldChange, LimitChange, LimitField, MAX_PER_MINUTE, MAX_TOKEN_QUOTA,
-    NamedValueUpdate, set_limit_for_subscription,
+    NamedValueUpdate, not_used_elsewhere, set_limit_for_subscription,
 };

@@ -108,6 +108,17 @@ pub struct EditContext<'a> {
     pub subscriptions: &'a [SubscriptionFacts],
     /// Resolves `{{named values}}`.
     pub named_values: &'a dyn Fn(&str) -> Option<String>,
+    /// Who uses `{{name}}` outside this document (subscriptions whose limits in another policy
+    /// reference it, or labels such as "product 'gold' policy"). A named value is only updated
+    /// when nobody else uses it; a non-empty answer makes it shared, so the subscription gets its
+    /// own number in this document instead. Use [`not_used_elsewhere`] when this document is the
+    /// only one that can reference named values.
+    pub named_value_users_elsewhere: &'a dyn Fn(&str) -> Vec<String>,
+}
+
+/// For [`EditContext::named_value_users_elsewhere`]: no other document uses any named value.
+pub fn not_used_elsewhere(_name: &str) -> Vec<String> {
+    Vec::new()
 }
 
 /// Which number a [`FieldChange`] is about.
@@ -208,8 +219,9 @@ pub struct NamedValueUpdate {
     pub old: String,
     /// The value to set.
     pub new: String,
-    /// Other subscriptions that use it in this document (always empty: a shared named value is
-    /// overridden in XML instead). The caller must still check other scopes' policies.
+    /// Other subscriptions that use it (always empty: a named value used by anyone else, in this
+    /// document or, per [`EditContext::named_value_users_elsewhere`], in another one, is
+    /// overridden in XML instead).
     pub shared_with: Vec<String>,
 }
 
@@ -565,6 +577,11 @@ fn apply(
                         .filter(|id| **id != sub.id)
                         .cloned()
                         .collect();
+                    for user in (ctx.named_value_users_elsewhere)(&name) {
+                        if user != sub.id && !users.contains(&user) {
+                            users.push(user);
+                        }
+                    }
                     users.dedup();
                     let shared = !own || usage.references.len() > 1 || !users.is_empty();
                     if !shared {

@@ -15,7 +15,12 @@ fn element<'d>(doc: &'d PolicyDocument, name: &str) -> &'d Element {
 }
 
 fn ctx<'a>(subs: &'a [SubscriptionFacts], nv: &'a dyn Fn(&str) -> Option<String>) -> EditContext<'a> {
-    EditContext { scope: api(), subscriptions: subs, named_values: nv }
+    EditContext {
+        scope: api(),
+        subscriptions: subs,
+        named_values: nv,
+        named_value_users_elsewhere: &aigw_policy_xml::not_used_elsewhere,
+    }
 }
 
 fn tpm(n: u64) -> LimitChange {

@@ -229,7 +229,7 @@ proptest! {
         let text = render(&items, &s);
         let subs = subscriptions();
         let sub = &subs[target];
-        let ctx = EditContext { scope: common::api(), subscriptions: &subs, named_values: &named_values };
+        let ctx = EditContext { scope: common::api(), subscriptions: &subs, named_values: &named_values, named_value_users_elsewhere: &aigw_policy_xml::not_used_elsewhere };
         let out = match set_limit_for_subscription(&text, sub, &change, &ctx) {
             Ok(out) => out,
             Err(EditError::Undeterminable { .. }) => return Ok(()),
@@ -291,7 +291,7 @@ proptest! {
         }
 
         // 4. Applying the same change again changes nothing.
-        let ctx2 = EditContext { scope: common::api(), subscriptions: &subs, named_values: &nv2 };
+        let ctx2 = EditContext { scope: common::api(), subscriptions: &subs, named_values: &nv2, named_value_users_elsewhere: &aigw_policy_xml::not_used_elsewhere };
         let all_reached = out
             .changes()
             .iter()

@@ -8,7 +8,12 @@ use aigw_policy_xml::{
 use common::*;
 
 fn ctx<'a>(subs: &'a [SubscriptionFacts]) -> EditContext<'a> {
-    EditContext { scope: api(), subscriptions: subs, named_values: &sandbox_named_values }
+    EditContext {
+        scope: api(),
+        subscriptions: subs,
+        named_values: &sandbox_named_values,
+        named_value_users_elsewhere: &aigw_policy_xml::not_used_elsewhere,
+    }
 }
 
 fn sub(id: &str) -> SubscriptionFacts {
@@ -219,4 +224,34 @@ fn a_quota_for_a_shared_product_subscription_extends_its_own_copy() {
     let branch = &text[start..start + text[start..].find("</when>").unwrap()];
     assert_eq!(branch.matches("<llm-token-limit").count(), 1, "{branch}");
     assert!(branch.contains(r#"tokens-per-minute="100000" estimate-prompt-tokens="false" remaining-tokens-variable-name="remainingTokens" token-quota="1000000" token-quota-period="Daily" />"#), "{branch}");
+}
+
+#[test]
+fn a_named_value_used_by_another_policy_is_not_changed() {
+    // `{{tpm-data-science}}` is also referenced by another policy (e.g. a product policy): the
+    // named value is shared, so data-science gets its own number in its own branch instead.
+    let subs = sandbox_subscriptions();
+    let elsewhere = |name: &str| {
+        if name == "tpm-data-science" { vec!["product 'research' policy".to_string()] } else { Vec::new() }
+    };
+    let ctx = EditContext {
+        scope: api(),
+        subscriptions: &subs,
+        named_values: &sandbox_named_values,
+        named_value_users_elsewhere: &elsewhere,
+    };
+    let change = LimitChange { tpm: Some(250_000), ..Default::default() };
+    let out = set_limit_for_subscription(SANDBOX, &sub("data-science"), &change, &ctx).unwrap();
+    let EditOutcome::Xml { text, changes } = &out else { panic!("{out:?}") };
+    let at = SANDBOX.find(r#""{{tpm-data-science}}""#).unwrap() + 1;
+    assert_changed_only_within(SANDBOX, text, aigw_policy_xml::Span::new(at, at + "{{tpm-data-science}}".len()));
+    assert!(text.contains(r#"tokens-per-minute="250000""#));
+    assert_only_changed(text, "data-science", "250000/600/unlimited");
+    assert_eq!(changes[0].action, Action::EditedInPlace);
+    assert!(changes[0].notes.iter().any(|n| n.contains("product 'research' policy")), "{:?}", changes[0].notes);
+    // The subscription itself using it elsewhere does not make it shared.
+    let only_me = |_: &str| vec!["data-science".to_string()];
+    let ctx = EditContext { named_value_users_elsewhere: &only_me, ..ctx };
+    let out = set_limit_for_subscription(SANDBOX, &sub("data-science"), &change, &ctx).unwrap();
+    assert!(matches!(out, EditOutcome::NamedValue { .. }), "{out:?}");
 }

@@ -37,9 +37,21 @@ impl Guest for Testkit {
                     json!({"type": "object", "properties": {"tag": {"type": "string"}}, "required": ["tag"]}),
                 )
                 .build(),
+                ToolSpec::write(
+                    "annotate_policy",
+                    "Plan a comment at the top of the inference-api policy's inbound section.",
+                    json!({"type": "object", "properties": {"note": {"type": "string"}}, "required": ["note"]}),
+                )
+                .build(),
+                ToolSpec::write(
+                    "set_named_values",
+                    "Plan one PUT per named value, in order.",
+                    json!({"type": "object", "properties": {"values": {"type": "object", "additionalProperties": {"type": "string"}}}, "required": ["values"]}),
+                )
+                .build(),
             ],
-            reads: vec!["service".into(), "backends".into(), "apis".into()],
-            writes: vec!["service".into()],
+            reads: vec!["service".into(), "backends".into(), "apis".into(), "apis/policies".into(), "namedValues".into()],
+            writes: vec!["service".into(), "apis/policies".into(), "namedValues".into()],
         }
     }
 
@@ -65,6 +77,38 @@ impl Guest for Testkit {
                     .patch("", &service, json!({"tags": {"owner": tag}}))
                     .diff(&diff)
                     .build(format!("Tag the service with owner={tag}"), None))
+            }
+            "annotate_policy" => {
+                let path = "apis/inference-api/policies/policy?format=rawxml";
+                let policy = arm::get(path)?;
+                let xml = policy.body["properties"]["value"].as_str().unwrap_or_default().to_string();
+                let note = args["note"].as_str().unwrap_or_default();
+                let at = xml
+                    .find("<inbound>")
+                    .map(|i| i + "<inbound>".len())
+                    .ok_or_else(|| Error::Internal("no <inbound>".into()))?;
+                let edited = format!("{}<!-- {note} -->{}", &xml[..at], &xml[at..]);
+                let diff = aigw_pdk::diff::unified("apis/inference-api/policies/policy", &xml, &edited);
+                Ok(PlanBuilder::new()
+                    .put(path, Some(&policy), json!({"properties": {"format": "rawxml", "value": edited}}))
+                    .diff(&diff)
+                    .build(format!("Add the comment {note:?} to the inference-api policy"), None))
+            }
+            "set_named_values" => {
+                let mut plan = PlanBuilder::new();
+                let values = args["values"].as_object().cloned().unwrap_or_default();
+                for (name, value) in &values {
+                    let path = format!("namedValues/{name}");
+                    let current = arm::get_optional(&path)?;
+                    let body = json!({"properties": {"displayName": name, "value": value, "secret": false}});
+                    let before = current.as_ref().map(|c| c.body.clone()).unwrap_or(Value::Null);
+                    plan = plan.diff(&aigw_pdk::diff::unified_json(&path, &before, &body)).put(
+                        &path,
+                        current.as_ref(),
+                        body,
+                    );
+                }
+                Ok(plan.build(format!("Set {} named value(s)", values.len()), None))
             }
             other => Err(Error::NotFound(format!("no tool named {other}"))),
         }

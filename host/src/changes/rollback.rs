@@ -1,0 +1,200 @@
+//! Undoing a change: a rollback is itself a plan, built from the journal and the current state.
+//!
+//! For every resource the change wrote, the rollback restores the journal's before-state with
+//! `If-Match` on the resource's *current* ETag. If a resource changed after the change being
+//! undone (its ETag is no longer the one our write left), the rollback is refused and shows the
+//! drift, because restoring would silently discard someone else's later change; `force`
+//! overrides that, still with `If-Match`, so nothing that changes *during* the rollback is lost.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::ChangePipeline;
+use super::journal::{Change, contains_redaction};
+use crate::arm::ArmError;
+use crate::runtime::api::{BeforeState, Plan, PlannedWrite, ToolError};
+
+/// Top-level fields ARM fills in itself; they are left out when a body is written back.
+const READ_ONLY_FIELDS: &[&str] = &["id", "name", "type", "etag", "systemData"];
+
+/// The write that puts `path` back to `before`, conditioned on `current_etag`.
+pub fn restore_write(
+    path: &str,
+    before: Option<&BeforeState>,
+    current_etag: Option<String>,
+) -> Result<PlannedWrite, String> {
+    match before.and_then(|b| b.body.as_ref()) {
+        None => Ok(PlannedWrite {
+            method: "DELETE".into(),
+            path: path.into(),
+            if_match: Some(current_etag.unwrap_or_else(|| "*".into())),
+            body: None,
+        }),
+        Some(body) if contains_redaction(body) => Err(format!(
+            "{path} cannot be restored automatically: its before-state holds a secret that is never recorded"
+        )),
+        Some(body) => Ok(PlannedWrite {
+            method: "PUT".into(),
+            path: path.into(),
+            if_match: current_etag,
+            body: Some(restorable(body)),
+        }),
+    }
+}
+
+/// A GET body made fit for a PUT: without the fields ARM computes.
+pub fn restorable(body: &Value) -> Value {
+    match body {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !READ_ONLY_FIELDS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The text a reviewer wants to compare: a policy's XML or a named value's value when the body
+/// has one, otherwise the pretty-printed JSON.
+fn reviewable(body: Option<&Value>) -> String {
+    match body {
+        None => "(does not exist)\n".into(),
+        Some(body) => match body["properties"]["value"].as_str() {
+            Some(text) => format!("{}\n", text.trim_end()),
+            None => format!("{}\n", serde_json::to_string_pretty(body).unwrap_or_default()),
+        },
+    }
+}
+
+/// A unified diff of two resource states.
+pub fn diff(path: &str, before: Option<&Value>, after: Option<&Value>) -> String {
+    let (a, b) = (reviewable(before), reviewable(after));
+    if a == b {
+        return String::new();
+    }
+    similar::TextDiff::from_lines(&a, &b)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{path}"), &format!("b/{path}"))
+        .to_string()
+}
+
+/// Builds the plan that undoes `change`, or refuses with the drift.
+pub async fn plan_rollback(pipeline: &ChangePipeline, change: &Change, force: bool) -> Result<Plan, ToolError> {
+    let id = &change.planned.id;
+    let Some(completed) = &change.completed else {
+        return Err(ToolError::Conflict(format!(
+            "change {id} was interrupted before it completed; inspect its before-states with list_changes and restore by hand"
+        )));
+    };
+    if change.status() != "applied" {
+        return Err(ToolError::Conflict(format!(
+            "change {id} was not applied (it is {}); there is nothing to roll back",
+            change.status()
+        )));
+    }
+    // The resources written, in order of first write, with the ETag our last write left.
+    let mut paths: Vec<(String, Option<String>, Option<Value>)> = Vec::new();
+    for write in &completed.writes {
+        let etag = if write.method == "DELETE" { None } else { write.etag.clone() };
+        match paths.iter_mut().find(|(p, ..)| *p == write.path) {
+            Some(entry) => *entry = (write.path.clone(), etag, write.after.clone()),
+            None => paths.push((write.path.clone(), etag, write.after.clone())),
+        }
+    }
+    let arm = pipeline.arm();
+    let mut writes = Vec::new();
+    let mut before_states = Vec::new();
+    let mut diffs = String::new();
+    let mut drift = Vec::new();
+    for (path, our_etag, our_after) in paths.iter().rev() {
+        let scoped = arm.scope(path).map_err(|e| ToolError::Denied(e.to_string()))?;
+        let current = match arm.send(Method::GET, &scoped, None, None).await {
+            Ok(response) => Some((response.etag, serde_json::from_str::<Value>(&response.body).unwrap_or(Value::Null))),
+            Err(ArmError::Upstream { status: 404, .. }) => None,
+            Err(e) => return Err(super::arm_to_tool_error(e)),
+        };
+        let current_etag = current.as_ref().and_then(|(etag, _)| etag.clone());
+        let current_body = current.as_ref().map(|(_, body)| body.clone());
+        if current_etag != *our_etag {
+            drift.push(json!({
+                "path": path,
+                "etagAfterChange": our_etag,
+                "currentEtag": current_etag,
+                "diff": diff(path, our_after.as_ref(), current_body.as_ref()),
+            }));
+        }
+        let before = change.planned.before.iter().find(|b| b.path == *path);
+        let write = restore_write(path, before, current_etag.clone()).map_err(ToolError::Conflict)?;
+        diffs.push_str(&diff(path, current_body.as_ref(), before.and_then(|b| b.body.as_ref())));
+        before_states.push(BeforeState { path: path.clone(), etag: current_etag, body: current_body });
+        writes.push(write);
+    }
+    if !drift.is_empty() && !force {
+        let listing: Vec<String> = drift
+            .iter()
+            .map(|d| format!("{}:\n{}", d["path"].as_str().unwrap_or(""), d["diff"].as_str().unwrap_or("")))
+            .collect();
+        return Err(ToolError::Conflict(format!(
+            "{} resource(s) changed after change {id}, so rolling it back would discard those later changes. \
+             Pass force: true to roll back anyway. What changed since:\n{}",
+            drift.len(),
+            listing.join("\n")
+        )));
+    }
+    Ok(Plan {
+        summary: format!(
+            "Roll back change {id} ({}): restore {} resource(s) to their state before {}",
+            change.planned.summary,
+            writes.len(),
+            change.planned.time
+        ),
+        diff: diffs,
+        writes,
+        before: before_states,
+        details: Some(json!({ "rollbackOf": id, "forced": force && !drift.is_empty(), "drift": drift })),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_created_resource_is_restored_by_deleting_it_with_the_current_etag() {
+        let w = restore_write("backends/new", None, Some("\"e2\"".into())).unwrap();
+        assert_eq!((w.method.as_str(), w.if_match.as_deref()), ("DELETE", Some("\"e2\"")));
+    }
+
+    #[test]
+    fn an_existing_resource_is_put_back_without_read_only_fields() {
+        let before = BeforeState {
+            path: "namedValues/x".into(),
+            etag: Some("\"e1\"".into()),
+            body: Some(json!({"id": "/s/namedValues/x", "name": "x", "type": "t", "properties": {"value": "1"}})),
+        };
+        let w = restore_write("namedValues/x", Some(&before), Some("\"e2\"".into())).unwrap();
+        assert_eq!(w.method, "PUT");
+        assert_eq!(w.if_match.as_deref(), Some("\"e2\""));
+        assert_eq!(w.body.unwrap(), json!({"properties": {"value": "1"}}));
+    }
+
+    #[test]
+    fn a_redacted_secret_is_never_written_back() {
+        let before = BeforeState {
+            path: "namedValues/s".into(),
+            etag: None,
+            body: Some(json!({"properties": {"secret": true, "value": super::super::journal::REDACTED}})),
+        };
+        assert!(restore_write("namedValues/s", Some(&before), None).unwrap_err().contains("secret"));
+    }
+
+    #[test]
+    fn diffs_show_policy_xml_as_text() {
+        let a = json!({"properties": {"value": "<policies>\n<a tpm=\"1\" />\n</policies>"}});
+        let b = json!({"properties": {"value": "<policies>\n<a tpm=\"2\" />\n</policies>"}});
+        let d = diff("apis/x/policies/policy", Some(&a), Some(&b));
+        assert!(d.contains("-<a tpm=\"1\" />") && d.contains("+<a tpm=\"2\" />"), "{d}");
+    }
+}
