@@ -53,15 +53,18 @@ fn main() {
     let wasm_dir = target_dir.join("wasm32-wasip2").join("release");
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
     let mut source = String::from(
-        "/// Built-in plugins: (file name, component bytes).\npub static BUILTINS: &[(&str, &[u8])] = &[\n",
+        "/// Built-in plugins: (file name, component bytes, SHA-256 of the bytes in hex).\n\
+         pub static BUILTINS: &[(&str, &[u8], &str)] = &[\n",
     );
     for stem in BUILTINS {
         let built = wasm_dir.join(format!("{stem}.wasm"));
         let copy = out_dir.join(format!("{stem}.wasm"));
         std::fs::copy(&built, &copy).unwrap_or_else(|e| panic!("missing built-in plugin {}: {e}", built.display()));
+        // Hashed here so a start does not hash ~1 MB of embedded bytes it already knows.
+        let digest = sha256_hex(&std::fs::read(&copy).unwrap());
         writeln!(
             source,
-            "    ({:?}, include_bytes!({:?})),",
+            "    ({:?}, include_bytes!({:?}), {digest:?}),",
             format!("{}.wasm", stem.replace('_', "-")),
             copy.display().to_string()
         )
@@ -70,6 +73,11 @@ fn main() {
     source.push_str("];\n");
     std::fs::write(out_dir.join("builtins.rs"), source).unwrap();
     println!("cargo:rustc-env=AIGW_TEST_PLUGINS_DIR={}", wasm_dir.display());
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Asks cargo to rerun this script when a plugin's sources change. Only crate manifests,

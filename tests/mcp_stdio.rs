@@ -79,33 +79,60 @@ async fn a_dropped_in_plugin_is_callable_and_its_stdout_never_reaches_the_protoc
     client.cancel().await.unwrap();
 }
 
+/// How the test wires the server's stdin and stdout.
+#[derive(Clone, Copy)]
+enum Wiring {
+    /// Anonymous pipes, as Rust, Python and Go clients spawn servers.
+    Pipes,
+    /// One Unix socketpair per stream, as Node's `child_process` does (Claude Desktop, VS Code,
+    /// Cursor, Claude Code).
+    Socketpairs,
+}
+
 /// A JSON-RPC session over the binary's stdio, written by hand.
 struct Raw {
     child: std::process::Child,
-    stdin: Option<std::process::ChildStdin>,
-    stdout: BufReader<std::process::ChildStdout>,
+    stdin: Option<Box<dyn Write>>,
+    stdout: BufReader<Box<dyn std::io::Read>>,
     _plugins: tempfile::TempDir,
     _config: tempfile::NamedTempFile,
 }
 
 impl Raw {
     fn start() -> Self {
+        Self::start_with(Wiring::Pipes)
+    }
+
+    fn start_with(wiring: Wiring) -> Self {
         let plugins = plugin_dir_with(&[]);
         let config = config_file("");
-        let mut child = Command::new(host_binary())
+        let mut command = Command::new(host_binary());
+        command
             .arg("sandbox")
             .env("AIGW_PLUGINS_DIR", plugins.path())
             .env("AIGW_CONFIG", config.path())
             .env("AIGW_CACHE_DIR", shared_cache_dir())
             .env("AIGW_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Self { child, stdin, stdout, _plugins: plugins, _config: config }
+            .stderr(Stdio::inherit());
+        let (child, stdin, stdout): (_, Box<dyn Write>, Box<dyn std::io::Read>) = match wiring {
+            Wiring::Pipes => {
+                let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+                let (stdin, stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+                (child, Box::new(stdin), Box::new(stdout))
+            }
+            Wiring::Socketpairs => {
+                use std::os::unix::net::UnixStream;
+                let (ours_in, theirs_in) = UnixStream::pair().unwrap();
+                let (ours_out, theirs_out) = UnixStream::pair().unwrap();
+                let child = command
+                    .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs_in)))
+                    .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs_out)))
+                    .spawn()
+                    .unwrap();
+                (child, Box::new(ours_in), Box::new(ours_out))
+            }
+        };
+        Self { child, stdin: Some(stdin), stdout: BufReader::new(stdout), _plugins: plugins, _config: config }
     }
 
     fn send(&mut self, message: Value) {
@@ -114,17 +141,37 @@ impl Raw {
         stdin.flush().unwrap();
     }
 
-    /// Reads lines until the response with `id`; every line must be JSON-RPC.
+    /// The next line; it must be a JSON-RPC message.
+    fn next_message(&mut self) -> Value {
+        let mut line = String::new();
+        assert!(self.stdout.read_line(&mut line).unwrap() > 0, "the server closed stdout");
+        let message: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("non-JSON on stdout: {line:?}: {e}"));
+        assert_eq!(message["jsonrpc"], "2.0", "{message}");
+        message
+    }
+
+    /// Reads messages until the response with `id`.
     fn response(&mut self, id: u64) -> Value {
         loop {
-            let mut line = String::new();
-            assert!(self.stdout.read_line(&mut line).unwrap() > 0, "the server closed stdout");
-            let message: Value =
-                serde_json::from_str(&line).unwrap_or_else(|e| panic!("non-JSON on stdout: {line:?}: {e}"));
-            assert_eq!(message["jsonrpc"], "2.0", "{message}");
+            let message = self.next_message();
             if message["id"] == id {
                 return message;
             }
+        }
+    }
+
+    /// Closes stdin and expects exit status 0 within 5 s.
+    fn close_and_expect_clean_exit(&mut self) {
+        let closed = Instant::now();
+        drop(self.stdin.take());
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "exit status {status}");
+                return;
+            }
+            assert!(closed.elapsed() < Duration::from_secs(5), "still running 5 s after stdin closed");
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
@@ -164,14 +211,26 @@ fn the_server_exits_promptly_and_cleanly_when_the_client_closes_stdin() {
     let mut raw = Raw::start();
     raw.send(json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}));
     raw.response(1);
-    let closed = Instant::now();
-    drop(raw.stdin.take());
-    loop {
-        if let Some(status) = raw.child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        assert!(closed.elapsed() < Duration::from_secs(5), "still running 5 s after stdin closed");
-        std::thread::sleep(Duration::from_millis(20));
+    raw.close_and_expect_clean_exit();
+}
+
+#[test]
+fn a_node_style_client_on_socketpairs_gets_every_answer_of_concurrent_calls_and_a_clean_exit() {
+    let mut raw = Raw::start_with(Wiring::Socketpairs);
+    raw.send(json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"node-like","version":"1"}}}));
+    assert_eq!(raw.response(1)["result"]["protocolVersion"], "2025-11-25");
+    raw.send(json!({"jsonrpc":"2.0","method":"notifications/initialized"}));
+    // 32 calls written back to back, then 32 answers read in whatever order they come.
+    for id in 100..132 {
+        raw.send(
+            json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"get_service_info","arguments":{}}}),
+        );
     }
+    let mut answered = std::collections::BTreeSet::new();
+    while answered.len() < 32 {
+        let message = raw.next_message();
+        assert_eq!(message["result"]["structuredContent"]["name"], "apim-sandbox", "{message}");
+        assert!(answered.insert(message["id"].as_u64().unwrap()), "answered twice: {message}");
+    }
+    raw.close_and_expect_clean_exit();
 }

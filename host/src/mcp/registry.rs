@@ -8,7 +8,7 @@
 //!   a violation names the field.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
@@ -41,8 +41,15 @@ pub struct ToolEntry {
     pub tool: Tool,
     /// Not listed and refused (write tools in read-only mode).
     pub hidden: bool,
-    input: jsonschema::Validator,
-    output: Option<jsonschema::Validator>,
+    /// The schemas arguments and answers are checked against, compiled on first use: the
+    /// loader already proved they compile, and a start should not pay for tools never called.
+    input_schema: Value,
+    input: OnceLock<Result<jsonschema::Validator, String>>,
+    output: OnceLock<Option<Result<jsonschema::Validator, String>>>,
+}
+
+fn compile(schema: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::validator_for(schema).map_err(|e| e.to_string())
 }
 
 impl ToolEntry {
@@ -61,7 +68,12 @@ impl ToolEntry {
 
     /// Checks `arguments` against the input schema; the first violation names its field.
     pub fn validate_arguments(&self, arguments: &Value) -> Result<(), ToolError> {
-        let Some(error) = self.input.iter_errors(arguments).next() else {
+        let input = self
+            .input
+            .get_or_init(|| compile(&self.input_schema))
+            .as_ref()
+            .map_err(|e| ToolError::Internal(format!("the input schema of {:?} cannot be used: {e}", self.name)))?;
+        let Some(error) = input.iter_errors(arguments).next() else {
             return Ok(());
         };
         let pointer = error.instance_path().to_string();
@@ -81,7 +93,14 @@ impl ToolEntry {
 
     /// Checks a plugin's structured answer against its declared output schema.
     pub fn validate_output(&self, structured: &Value) -> Result<(), ToolError> {
-        match self.output.as_ref().and_then(|v| v.iter_errors(structured).next()) {
+        let output = match self.output.get_or_init(|| self.decl.output_schema.as_ref().map(compile)) {
+            None => return Ok(()),
+            Some(Ok(validator)) => validator,
+            Some(Err(e)) => {
+                return Err(ToolError::Internal(format!("the output schema of {:?} cannot be used: {e}", self.name)));
+            }
+        };
+        match output.iter_errors(structured).next() {
             None => Ok(()),
             Some(e) => Err(ToolError::Internal(format!(
                 "plugin {:?} answered with a result that does not match its output schema at {:?}: {e}",
@@ -120,14 +139,8 @@ impl Registry {
                     registry.refusals.push(refusal);
                     continue;
                 }
-                match ToolEntry::new(name.clone(), ToolSource::Plugin(plugin.clone()), decl.clone(), read_only) {
-                    Ok(entry) => {
-                        registry.entries.insert(name, Arc::new(entry));
-                    }
-                    Err(e) => registry
-                        .refusals
-                        .push(format!("tool {name:?} of plugin {:?} refused: {e}", plugin.manifest.name)),
-                }
+                let entry = ToolEntry::new(name.clone(), ToolSource::Plugin(plugin.clone()), decl.clone(), read_only);
+                registry.entries.insert(name, Arc::new(entry));
             }
         }
         for (tool, decl) in host_tools {
@@ -139,8 +152,7 @@ impl Registry {
                 ));
                 continue;
             }
-            let entry = ToolEntry::new(decl.name.clone(), ToolSource::Host(*tool), decl.clone(), read_only)
-                .expect("the host's own tool schemas are valid");
+            let entry = ToolEntry::new(decl.name.clone(), ToolSource::Host(*tool), decl.clone(), read_only);
             registry.entries.insert(decl.name.clone(), Arc::new(entry));
         }
         registry
@@ -168,7 +180,9 @@ impl Registry {
 }
 
 impl ToolEntry {
-    fn new(name: String, source: ToolSource, decl: ToolDecl, read_only: bool) -> Result<Self, String> {
+    /// An entry for `decl`, whose schemas the loader (or, for host tools, this module's tests)
+    /// checked against the JSON Schema meta-schema.
+    fn new(name: String, source: ToolSource, decl: ToolDecl, read_only: bool) -> Self {
         let mut schema = decl.input_schema.clone();
         if !decl.read_only {
             if schema.get("properties").is_none() {
@@ -180,9 +194,6 @@ impl ToolEntry {
                 "description": "Return the plan (summary, diff, exact writes) without changing anything."
             });
         }
-        let input = jsonschema::validator_for(&schema).map_err(|e| e.to_string())?;
-        let output =
-            decl.output_schema.as_ref().map(jsonschema::validator_for).transpose().map_err(|e| e.to_string())?;
         let object: JsonObject = schema.as_object().cloned().unwrap_or_default();
         let mut tool = Tool::new(name.clone(), decl.description.clone(), Arc::new(object));
         if let Some(title) = &decl.title {
@@ -201,6 +212,48 @@ impl ToolEntry {
         );
         tool = tool.with_annotations(annotations);
         let hidden = read_only && !decl.read_only;
-        Ok(Self { name, source, decl, tool, hidden, input, output })
+        Self { name, source, decl, tool, hidden, input_schema: schema, input: OnceLock::new(), output: OnceLock::new() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_tools_schemas_are_valid_json_schemas_that_compile() {
+        for (tool, decl) in crate::mcp::host_tools::declarations() {
+            let entry = ToolEntry::new(decl.name.clone(), ToolSource::Host(tool), decl.clone(), false);
+            jsonschema::meta::validate(&entry.input_schema).unwrap_or_else(|e| panic!("{}: {e}", decl.name));
+            let compiled = !matches!(entry.validate_arguments(&json!({})), Err(ToolError::Internal(_)));
+            assert!(compiled, "the input schema of {} does not compile", decl.name);
+            if let Some(output) = &decl.output_schema {
+                jsonschema::meta::validate(output).unwrap_or_else(|e| panic!("{} output: {e}", decl.name));
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_argument_names_its_field_and_a_write_tool_accepts_dry_run() {
+        let decl = ToolDecl {
+            name: "set_limit".into(),
+            title: None,
+            description: "test".into(),
+            input_schema: json!({"type": "object", "properties": {"limit": {"type": "integer"}}, "required": ["limit"], "additionalProperties": false}),
+            output_schema: None,
+            read_only: false,
+            destructive: false,
+            idempotent: true,
+        };
+        let entry = ToolEntry::new(decl.name.clone(), ToolSource::Host(HostTool::ListChanges), decl, false);
+        assert!(entry.validate_arguments(&json!({"limit": 5, "dry_run": true})).is_ok());
+        match entry.validate_arguments(&json!({"limit": "five"})) {
+            Err(ToolError::InvalidInput { field, .. }) => assert_eq!(field, "limit"),
+            other => panic!("{other:?}"),
+        }
+        match entry.validate_arguments(&json!({})) {
+            Err(ToolError::InvalidInput { field, .. }) => assert_eq!(field, "limit"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -1,16 +1,21 @@
-//! On-disk cache of compiled plugins (`.cwasm`), so a warm start deserialises in ~0.2 ms what
-//! takes Cranelift ~35 ms (release) to compile.
+//! On-disk cache of compiled plugins (`.cwasm`), so a warm start maps in a fraction of a
+//! millisecond what takes Cranelift ~35 ms (release) to compile.
 //!
 //! Deserialising compiled code is `unsafe`: wasmtime trusts the machine code in the file. The
 //! cache therefore only loads files it could have written itself for *these exact bytes on
 //! this exact engine*: the file name is `{sha256 of the component}-{engine fingerprint}.cwasm`,
 //! where the fingerprint hashes wasmtime's compatibility data (version, target, settings).
 //! A changed plugin has a new hash and a new wasmtime a new fingerprint, so a stale or foreign
-//! `.cwasm` is never even opened. Inside, each entry starts with a header naming the digest of
-//! the component it was compiled from, checked before deserialising, so a file copied or renamed
-//! into place is recompiled rather than trusted; wasmtime additionally checks its own header. Files are
-//! written to a temporary name and renamed, so a crash never leaves a half-written entry. A
-//! file that still fails to load is deleted and the component recompiled.
+//! `.cwasm` is never even opened. Each entry ends with a trailer naming the digest of the
+//! component it was compiled from, checked before deserialising, so a file copied or renamed
+//! into place is recompiled rather than trusted; wasmtime additionally checks its own header.
+//! Files are written to a temporary name and renamed, so a crash never leaves a half-written
+//! entry (and a mapped entry is never rewritten in place). A file that still fails to load is
+//! deleted and the component recompiled.
+//!
+//! Entries are memory-mapped, not read: only the pages of code a plugin actually runs become
+//! resident, and wasmtime can map data segments for copy-on-write straight from the file.
+//! The trailer sits at the end so the file stays a plain wasmtime artifact from byte 0.
 //!
 //! The cache directory must be writable only by the user running the host (it is in the
 //! user's cache directory by default).
@@ -61,40 +66,56 @@ impl CompileCache {
         let Some(entry) = self.entry_path(digest) else {
             return Ok((Component::new(engine, bytes)?, CacheOutcome::Uncached));
         };
-        if let Ok(file) = std::fs::read(&entry) {
-            match strip_header(&file, digest) {
-                // SAFETY: the name binds the file to this engine, the header to these component
-                // bytes, and only this cache writes such files (see the module docs).
-                Some(artifact) => match unsafe { Component::deserialize(engine, artifact) } {
+        match read_trailer(&entry, digest) {
+            Ok(true) => {
+                // SAFETY: the name binds the file to this engine, the trailer to these component
+                // bytes, and only this cache writes such files, always by rename (see the module
+                // docs), so the mapped file is never modified underneath the mapping.
+                match unsafe { Component::deserialize_file(engine, &entry) } {
                     Ok(component) => return Ok((component, CacheOutcome::Hit)),
                     Err(e) => tracing::warn!(path = %entry.display(), "discarding unusable compile cache entry: {e}"),
-                },
-                None => {
-                    tracing::warn!(path = %entry.display(), "discarding a compile cache entry made from other bytes")
                 }
+                let _ = std::fs::remove_file(&entry);
             }
-            let _ = std::fs::remove_file(&entry);
+            Ok(false) => {
+                tracing::warn!(path = %entry.display(), "discarding a compile cache entry made from other bytes");
+                let _ = std::fs::remove_file(&entry);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(path = %entry.display(), "cannot read the compile cache entry: {e}"),
         }
         let compiled = engine.precompile_component(bytes)?;
-        let mut file = header(digest);
-        file.extend_from_slice(&compiled);
+        let mut file = compiled;
+        file.extend_from_slice(&trailer(digest));
         if let Err(e) = write_atomically(&entry, &file) {
             tracing::warn!(path = %entry.display(), "could not write the compile cache: {e}");
         }
-        // SAFETY: `compiled` was produced by this engine a moment ago.
-        let component = unsafe { Component::deserialize(engine, &compiled)? };
+        // SAFETY: `file` is what this engine produced a moment ago, plus the trailer.
+        let component = unsafe { Component::deserialize(engine, &file[..file.len() - TRAILER_LEN])? };
         Ok((component, CacheOutcome::Compiled))
     }
 }
 
-/// What starts every cache entry: a magic line and the component's digest.
-fn header(digest: &str) -> Vec<u8> {
-    format!("aigw-cwasm-v1 {digest}\n").into_bytes()
+/// Length of the trailer that ends every cache entry: a magic word and the component's digest.
+const TRAILER_LEN: usize = "\naigw-cwasm-v2 \n".len() + 64;
+
+fn trailer(digest: &str) -> Vec<u8> {
+    let trailer = format!("\naigw-cwasm-v2 {digest}\n").into_bytes();
+    debug_assert_eq!(trailer.len(), TRAILER_LEN, "digests are 64 hex digits");
+    trailer
 }
 
-/// The compiled artifact of `file`, if its header names `digest`.
-fn strip_header<'a>(file: &'a [u8], digest: &str) -> Option<&'a [u8]> {
-    file.strip_prefix(header(digest).as_slice())
+/// Whether the entry at `path` ends with the trailer for `digest` (reads only the trailer).
+fn read_trailer(path: &Path, digest: &str) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    if file.metadata()?.len() < TRAILER_LEN as u64 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::End(-(TRAILER_LEN as i64)))?;
+    let mut tail = [0u8; TRAILER_LEN];
+    file.read_exact(&mut tail)?;
+    Ok(tail[..] == trailer(digest)[..])
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -4,6 +4,8 @@
 //! (ARM calls are network I/O), epoch interruption (deadlines), and the pooling allocator
 //! (fast per-call instantiation). Every number below bounds something; the comment says what.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -78,20 +80,64 @@ fn config(pooling: bool) -> Config {
     config
 }
 
-/// Starts the thread that advances `engine`'s epoch every [`EPOCH_TICK`]. The thread holds
-/// only a weak reference and ends when the engine is dropped.
-pub fn start_epoch_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("aigw-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .expect("could not start the epoch ticker thread");
+/// Advances an engine's epoch every [`EPOCH_TICK`] while at least one call runs, and sleeps
+/// otherwise: an idle server (most of a desktop client's session) wakes no CPU for deadlines.
+/// The thread holds only a weak reference to the engine and ends soon after it is dropped.
+#[derive(Clone)]
+pub struct EpochTicker {
+    running: Arc<AtomicUsize>,
+    thread: std::thread::Thread,
+}
+
+/// While alive, `engine`'s epoch advances (see [`EpochTicker::running`]).
+pub struct RunningCall {
+    running: Arc<AtomicUsize>,
+}
+
+/// How often an idle ticker checks whether its engine is gone.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+impl EpochTicker {
+    /// Starts the ticker thread for `engine`.
+    pub fn start(engine: &Engine) -> Self {
+        let weak = engine.weak();
+        let running = Arc::new(AtomicUsize::new(0));
+        let seen = running.clone();
+        let handle = std::thread::Builder::new()
+            .name("aigw-epoch".into())
+            .spawn(move || {
+                loop {
+                    let busy = seen.load(Ordering::Acquire) > 0;
+                    if !busy {
+                        // Woken by `running()` (an unpark before this park makes it return at once).
+                        std::thread::park_timeout(IDLE_CHECK);
+                    }
+                    let Some(engine) = weak.upgrade() else { break };
+                    if busy {
+                        engine.increment_epoch();
+                        drop(engine);
+                        std::thread::sleep(EPOCH_TICK);
+                    }
+                }
+            })
+            .expect("could not start the epoch ticker thread");
+        Self { running, thread: handle.thread().clone() }
+    }
+
+    /// Marks a call as running until the returned guard is dropped. Deadlines are only
+    /// enforced for wasm that runs while such a guard lives.
+    pub fn running(&self) -> RunningCall {
+        if self.running.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.thread.unpark();
+        }
+        RunningCall { running: self.running.clone() }
+    }
+}
+
+impl Drop for RunningCall {
+    fn drop(&mut self) {
+        self.running.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// A short hex fingerprint of everything that makes compiled code engine-specific (wasmtime

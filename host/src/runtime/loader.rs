@@ -16,6 +16,7 @@ use wasmtime::{Engine, Store};
 
 use super::api::{PluginManifest, ToolDecl};
 use super::cache::{CacheOutcome, CompileCache};
+use super::engine::EpochTicker;
 use super::imports::{CONTRACT_PACKAGE, CONTRACT_VERSION, CallState, PluginServices, PluginWorldPre, wit};
 use super::{Grants, LoadedPlugin, call_in_store};
 use crate::config::{ConfigFile, Limits};
@@ -24,7 +25,8 @@ use crate::config::{ConfigFile, Limits};
 #[derive(Debug, Clone)]
 pub enum PluginSource {
     /// Embedded in the binary at build time.
-    Builtin { file: &'static str, bytes: &'static [u8] },
+    /// `digest` is the SHA-256 of `bytes`, computed at build time.
+    Builtin { file: &'static str, bytes: &'static [u8], digest: &'static str },
     /// A `.wasm` file in the plugin directory (or given to `plugins check`).
     File(PathBuf),
 }
@@ -53,7 +55,7 @@ include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
 /// The built-ins, in load order.
 pub fn builtin_sources() -> Vec<PluginSource> {
-    BUILTINS.iter().map(|(file, bytes)| PluginSource::Builtin { file, bytes }).collect()
+    BUILTINS.iter().map(|(file, bytes, digest)| PluginSource::Builtin { file, bytes, digest }).collect()
 }
 
 /// The `*.wasm` files of `dir`, sorted by name (so load order, and thus collision outcomes,
@@ -72,9 +74,36 @@ pub fn directory_sources(dir: &Path) -> anyhow::Result<Vec<PluginSource>> {
     Ok(files.into_iter().map(PluginSource::File).collect())
 }
 
-/// Compiles (or loads from cache), checks and describes one plugin.
-pub async fn load_plugin(
+/// Everything loading a plugin needs; shared by the loads running in parallel at start.
+pub struct Loader {
+    pub engine: Engine,
+    pub ticker: EpochTicker,
+    pub linker: Linker<CallState>,
+    pub cache: CompileCache,
+    pub config: ConfigFile,
+    /// What every plugin's imports may reach, before its own name, grants and config.
+    pub services_template: PluginServices,
+}
+
+impl Loader {
+    /// Compiles (or loads from cache), checks and describes one plugin.
+    pub async fn load(&self, source: &PluginSource) -> anyhow::Result<LoadedPlugin> {
+        load_plugin(
+            &self.engine,
+            &self.ticker,
+            &self.linker,
+            &self.cache,
+            source,
+            &self.config,
+            &self.services_template,
+        )
+        .await
+    }
+}
+
+async fn load_plugin(
     engine: &Engine,
+    ticker: &EpochTicker,
     linker: &Linker<CallState>,
     cache: &CompileCache,
     source: &PluginSource,
@@ -88,7 +117,10 @@ pub async fn load_plugin(
              `cargo build --target wasm32-wasip2`"
         );
     }
-    let digest = CompileCache::digest(&bytes);
+    let digest = match source {
+        PluginSource::Builtin { digest, .. } => digest.to_string(),
+        PluginSource::File(_) => CompileCache::digest(&bytes),
+    };
     let (component, cache_outcome) = cache.load(engine, &bytes, &digest)?;
     check_contract(engine, &component)?;
     let imports: Vec<String> = component.component_type().imports(engine).map(|(n, _)| n.to_string()).collect();
@@ -106,7 +138,7 @@ pub async fn load_plugin(
     describe_services.logs = None;
     let load_limits = Limits { deadline: std::time::Duration::from_secs(10), ..Limits::default() };
     let mut store = Store::new(engine, CallState::new(describe_services, load_limits.memory_bytes, None));
-    let manifest = call_in_store(&mut store, load_limits, "<loader>", |store| {
+    let manifest = call_in_store(&mut store, ticker, load_limits, "<loader>", |store| {
         let pre = pre.clone();
         Box::pin(async move {
             let world = pre.instantiate_async(&mut *store).await?;
@@ -239,11 +271,12 @@ fn parse_schema(tool: &str, which: &str, text: &str) -> anyhow::Result<serde_jso
     if !schema.is_object() {
         anyhow::bail!("tool {tool:?}: the {which} schema must be a JSON object");
     }
-    if let Err(e) = jsonschema::meta::validate(&schema) {
+    // Building a validator checks the schema against its meta-schema and that it is usable
+    // (regular expressions compile, references resolve). The registry builds its own on the
+    // tool's first call; this one only proves it can.
+    if let Err(e) = jsonschema::validator_for(&schema) {
         anyhow::bail!("tool {tool:?}: the {which} schema is not a valid JSON Schema: {e}");
     }
-    jsonschema::validator_for(&schema)
-        .map_err(|e| anyhow::anyhow!("tool {tool:?}: the {which} schema cannot be used: {e}"))?;
     Ok(schema)
 }
 
@@ -253,5 +286,25 @@ pub fn describe_cache(outcome: CacheOutcome) -> &'static str {
         CacheOutcome::Hit => "cached",
         CacheOutcome::Compiled => "compiled",
         CacheOutcome::Uncached => "compiled (cache off)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_schema;
+
+    #[test]
+    fn a_schema_that_is_not_valid_json_schema_is_refused_naming_the_tool() {
+        let typo = r#"{"type": "object", "properties": {"limit": {"type": "integr"}}}"#;
+        let error = parse_schema("update_quota", "input", typo).unwrap_err().to_string();
+        assert!(error.contains("update_quota") && error.contains("not a valid JSON Schema"), "{error}");
+
+        let bad_pattern = r#"{"type": "object", "properties": {"id": {"type": "string", "pattern": "("}}}"#;
+        let error = parse_schema("get_api", "input", bad_pattern).unwrap_err().to_string();
+        assert!(error.contains("get_api"), "{error}");
+
+        let error = parse_schema("t", "output", "[1, 2]").unwrap_err().to_string();
+        assert!(error.contains("must be a JSON object"), "{error}");
+        assert!(parse_schema("t", "input", r#"{"type": "object"}"#).is_ok());
     }
 }

@@ -33,9 +33,10 @@ use crate::arm::{ArmClient, LogsClient};
 use crate::config::{ConfigFile, Limits};
 use api::{BeforeState, Plan, PlannedWrite, PluginManifest, ToolError, ToolOutcome};
 use cache::{CacheOutcome, CompileCache};
+use engine::EpochTicker;
 pub use grants::{Access, Grants};
 use imports::{CallState, PluginServices, PluginWorld, PluginWorldPre, ProgressSink, wit};
-use loader::PluginSource;
+use loader::{Loader, PluginSource};
 
 /// A plugin ready to be called.
 pub struct LoadedPlugin {
@@ -88,6 +89,7 @@ pub struct RuntimeOptions {
 /// The loaded plugins and the engine they run on.
 pub struct Runtime {
     engine: Engine,
+    ticker: EpochTicker,
     plugins: Vec<Arc<LoadedPlugin>>,
     failures: Vec<LoadFailure>,
     slots: Arc<Semaphore>,
@@ -98,7 +100,7 @@ impl Runtime {
     /// fails to load is logged and recorded; the rest load regardless.
     pub async fn load(options: RuntimeOptions) -> anyhow::Result<Self> {
         let engine = engine::build_engine()?;
-        engine::start_epoch_ticker(&engine);
+        let ticker = EpochTicker::start(&engine);
         let mut linker: Linker<CallState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         PluginWorld::add_to_linker::<CallState, wasmtime::component::HasSelf<CallState>>(&mut linker, |s| s)?;
@@ -110,20 +112,45 @@ impl Runtime {
         }
         sources.extend(options.extra_files.iter().cloned().map(PluginSource::File));
 
-        let template = PluginServices {
+        let services_template = PluginServices {
             plugin: Arc::from(""),
             grants: Grants::default(),
             arm: options.arm.clone(),
             logs: options.logs.clone(),
             config: Arc::default(),
         };
+        let shared = Arc::new(Loader {
+            engine: engine.clone(),
+            ticker: ticker.clone(),
+            linker,
+            cache,
+            config: options.config,
+            services_template,
+        });
+        // Plugins load in parallel (a warm start is mostly mapping code and running each
+        // plugin's `describe`), and are then accepted in source order, so which of two plugins
+        // with the same name wins never depends on timing.
+        let loads: Vec<_> = sources
+            .iter()
+            .cloned()
+            .map(|source| {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    (shared.load(&source).await, started.elapsed())
+                })
+            })
+            .collect();
         let mut plugins: Vec<Arc<LoadedPlugin>> = Vec::new();
         let mut failures = Vec::new();
-        for source in &sources {
-            let started = Instant::now();
-            match loader::load_plugin(&engine, &linker, &cache, source, &options.config, &template).await {
+        for (source, load) in sources.iter().zip(loads) {
+            let (loaded, elapsed) = match load.await {
+                Ok(done) => done,
+                Err(crash) => (Err(anyhow::anyhow!("the loader crashed: {crash}")), Default::default()),
+            };
+            match loaded {
                 Ok(plugin) => {
-                    let enabled = options.config.plugin(&plugin.manifest.name).enabled.unwrap_or(true);
+                    let enabled = shared.config.plugin(&plugin.manifest.name).enabled.unwrap_or(true);
                     let taken = plugins.iter().position(|p| p.manifest.name == plugin.manifest.name);
                     if let Some(index) = taken.filter(|&i| plugins[i].builtin && !plugin.builtin) {
                         // A dropped-in plugin with a built-in's name replaces it: operators can
@@ -145,7 +172,7 @@ impl Runtime {
                             version = %plugin.manifest.version,
                             tools = plugin.manifest.tools.len(),
                             cache = loader::describe_cache(plugin.cache),
-                            elapsed_us = started.elapsed().as_micros() as u64,
+                            elapsed_us = elapsed.as_micros() as u64,
                             "plugin loaded from {}", plugin.source
                         );
                         plugins.push(Arc::new(plugin));
@@ -158,7 +185,13 @@ impl Runtime {
                 }
             }
         }
-        Ok(Self { engine, plugins, failures, slots: Arc::new(Semaphore::new(engine::MAX_CONCURRENT_CALLS as usize)) })
+        Ok(Self {
+            engine,
+            ticker,
+            plugins,
+            failures,
+            slots: Arc::new(Semaphore::new(engine::MAX_CONCURRENT_CALLS as usize)),
+        })
     }
 
     /// The loaded plugins, in load order.
@@ -187,7 +220,7 @@ impl Runtime {
         let name = plugin.manifest.name.clone();
         let pre = plugin.pre.clone();
         let (tool_owned, args_owned) = (tool.to_string(), arguments.to_string());
-        let answer = call_in_store(&mut store, plugin.limits, &name, move |store| {
+        let answer = call_in_store(&mut store, &self.ticker, plugin.limits, &name, move |store| {
             Box::pin(async move {
                 let world = pre.instantiate_async(&mut *store).await?;
                 world.aigw_plugin_plugin().call_call_tool(&mut *store, &tool_owned, &args_owned).await
@@ -212,6 +245,7 @@ impl Runtime {
 /// plugin wrote to stderr/stdout is logged afterwards, also after a failure.
 pub(crate) async fn call_in_store<R, F>(
     store: &mut Store<CallState>,
+    ticker: &EpochTicker,
     limits: Limits,
     plugin: &str,
     f: F,
@@ -220,6 +254,7 @@ where
     F: for<'a> FnOnce(&'a mut Store<CallState>) -> Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>,
 {
     store.limiter(|state| state.limiter());
+    let _running = ticker.running();
     let deadline = Instant::now() + limits.deadline;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
