@@ -4,6 +4,7 @@
 //! cargo run --release -p azure-ai-gateway-mcp --example bench_host
 //! # knobs: BENCH_CALLS=5000 BENCH_SECONDS=5 BENCH_WARM_STARTS=20 BENCH_COLD_STARTS=5 BENCH_ROUNDS=5
 //! # another build of the server: BENCH_BINARY=/path/to/azure-ai-gateway-mcp
+//! # the servers' --worker-threads: BENCH_WORKER_THREADS=N (default: theirs, 1 on stdio)
 //! ```
 //!
 //! The client is this program: it spawns the **release binary** (`azure-ai-gateway-mcp`, built
@@ -571,6 +572,9 @@ impl Server {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr_file));
+        if let Ok(threads) = std::env::var("BENCH_WORKER_THREADS") {
+            cmd.env("AIGW_WORKER_THREADS", threads);
+        }
         match mode {
             Mode::Sandbox => {
                 cmd.arg("sandbox");

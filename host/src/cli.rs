@@ -55,6 +55,27 @@ pub struct GlobalArgs {
     /// Log filter for stderr (error, warn, info, debug, trace, or a tracing directive).
     #[arg(long, global = true, env = "AIGW_LOG", default_value = "info", value_name = "FILTER")]
     pub log: String,
+    /// Threads running MCP traffic and plugin calls. Default: 1 for a stdio server (one client;
+    /// each extra thread adds wake-ups to every call, see BENCHMARKS.md), one per CPU for
+    /// HTTP and the other commands. Heavy emulator and journal work runs on separate threads.
+    #[arg(long, global = true, env = "AIGW_WORKER_THREADS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub worker_threads: Option<u16>,
+}
+
+impl Cli {
+    /// How many async worker threads to start (see [`GlobalArgs::worker_threads`]).
+    pub fn worker_threads(&self) -> usize {
+        if let Some(n) = self.global.worker_threads {
+            return n.into();
+        }
+        let stdio = match &self.command {
+            None => true,
+            Some(Command::Serve(args)) => args.server.http.is_none(),
+            Some(Command::Sandbox(args)) => args.server.http.is_none(),
+            Some(_) => false,
+        };
+        if stdio { 1 } else { std::thread::available_parallelism().map_or(2, |n| n.get()) }
+    }
 }
 
 #[derive(Debug, Subcommand)]

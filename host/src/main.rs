@@ -20,13 +20,14 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(filter)
         .with_target(false)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("azure-ai-gateway-mcp: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(cli.worker_threads()).enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                eprintln!("azure-ai-gateway-mcp: cannot start the async runtime: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
     let result = runtime.block_on(run(cli));
     // Do not wait for background tasks (idle HTTP connections, the epoch ticker): the client
     // is gone, exit now.

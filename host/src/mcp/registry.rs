@@ -73,6 +73,9 @@ impl ToolEntry {
             .get_or_init(|| compile(&self.input_schema))
             .as_ref()
             .map_err(|e| ToolError::Internal(format!("the input schema of {:?} cannot be used: {e}", self.name)))?;
+        if input.is_valid(arguments) {
+            return Ok(()); // the common case, without building an error iterator
+        }
         let Some(error) = input.iter_errors(arguments).next() else {
             return Ok(());
         };
@@ -100,6 +103,9 @@ impl ToolEntry {
                 return Err(ToolError::Internal(format!("the output schema of {:?} cannot be used: {e}", self.name)));
             }
         };
+        if output.is_valid(structured) {
+            return Ok(());
+        }
         match output.iter_errors(structured).next() {
             None => Ok(()),
             Some(e) => Err(ToolError::Internal(format!(

@@ -107,17 +107,16 @@ impl EpochTicker {
             .name("aigw-epoch".into())
             .spawn(move || {
                 loop {
-                    let busy = seen.load(Ordering::Acquire) > 0;
-                    if !busy {
-                        // Woken by `running()` (an unpark before this park makes it return at once).
+                    if seen.load(Ordering::Acquire) == 0 {
+                        // Woken by `running()` (an unpark before this park makes it return at
+                        // once) or by the timeout. Either way tick once before parking again,
+                        // so back-to-back short calls wake this thread at most once per tick.
                         std::thread::park_timeout(IDLE_CHECK);
                     }
                     let Some(engine) = weak.upgrade() else { break };
-                    if busy {
-                        engine.increment_epoch();
-                        drop(engine);
-                        std::thread::sleep(EPOCH_TICK);
-                    }
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
                 }
             })
             .expect("could not start the epoch ticker thread");

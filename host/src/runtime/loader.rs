@@ -110,6 +110,7 @@ async fn load_plugin(
     config: &ConfigFile,
     services_template: &PluginServices,
 ) -> anyhow::Result<LoadedPlugin> {
+    let started = std::time::Instant::now();
     let bytes = source.bytes()?;
     if !wasmparser_is_component(&bytes) {
         anyhow::bail!(
@@ -121,7 +122,9 @@ async fn load_plugin(
         PluginSource::Builtin { digest, .. } => digest.to_string(),
         PluginSource::File(_) => CompileCache::digest(&bytes),
     };
+    let hashed = started.elapsed();
     let (component, cache_outcome) = cache.load(engine, &bytes, &digest)?;
+    let compiled = started.elapsed();
     check_contract(engine, &component)?;
     let imports: Vec<String> = component.component_type().imports(engine).map(|(n, _)| n.to_string()).collect();
     let pre = linker.instantiate_pre(&component).map_err(|e| {
@@ -131,6 +134,7 @@ async fn load_plugin(
         )
     })?;
     let pre = PluginWorldPre::new(pre)?;
+    let linked = started.elapsed();
 
     // Describe under load-time limits and with no grants: describing must not reach Azure.
     let mut describe_services = services_template.clone();
@@ -147,7 +151,17 @@ async fn load_plugin(
     })
     .await
     .map_err(|e| anyhow::anyhow!("describe failed: {e}"))?;
+    let described = started.elapsed();
     let manifest = validate_manifest(manifest)?;
+    tracing::debug!(
+        source = %source.display(),
+        read_and_hash_us = hashed.as_micros() as u64,
+        compile_or_map_us = (compiled - hashed).as_micros() as u64,
+        link_us = (linked - compiled).as_micros() as u64,
+        describe_us = (described - linked).as_micros() as u64,
+        validate_us = (started.elapsed() - described).as_micros() as u64,
+        "plugin load phases"
+    );
 
     let settings = config.plugin(&manifest.name);
     let limits = config.limits_for(&manifest.name)?;

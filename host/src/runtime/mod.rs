@@ -127,17 +127,19 @@ impl Runtime {
             config: options.config,
             services_template,
         });
-        // Plugins load in parallel (a warm start is mostly mapping code and running each
-        // plugin's `describe`), and are then accepted in source order, so which of two plugins
-        // with the same name wins never depends on timing.
+        // Plugins load in parallel, each on a thread of its own (loading is CPU work: mapping
+        // code, type-checking imports, running `describe`; a stdio server has a single async
+        // worker), and are then accepted in source order, so which of two plugins with the
+        // same name wins never depends on timing.
+        let handle = tokio::runtime::Handle::current();
         let loads: Vec<_> = sources
             .iter()
             .cloned()
             .map(|source| {
-                let shared = shared.clone();
-                tokio::spawn(async move {
+                let (shared, handle) = (shared.clone(), handle.clone());
+                tokio::task::spawn_blocking(move || {
                     let started = Instant::now();
-                    (shared.load(&source).await, started.elapsed())
+                    (handle.block_on(shared.load(&source)), started.elapsed())
                 })
             })
             .collect();
