@@ -243,6 +243,15 @@ fn validate_manifest(m: wit::Manifest) -> anyhow::Result<PluginManifest> {
         if tools.iter().any(|t: &ToolDecl| t.name == tool.name) {
             anyhow::bail!("the plugin declares tool {:?} twice", tool.name);
         }
+        if !tool.annotations.read_only && tool.output_schema.is_some() {
+            // Clients check `structuredContent` against a declared output schema, and a write
+            // tool's answer is the host's (the plan, or what was applied), never the plugin's.
+            anyhow::bail!(
+                "tool {:?} is a write tool and declares an output schema; write tools answer with a plan \
+                 and the host answers the client in its own shape, so remove the output schema",
+                tool.name
+            );
+        }
         let input_schema = parse_schema(&tool.name, "input", &tool.input_schema)?;
         if input_schema.get("type").and_then(|t| t.as_str()) != Some("object") {
             anyhow::bail!("tool {:?}: the input schema must have \"type\": \"object\" (MCP requires it)", tool.name);
@@ -305,7 +314,39 @@ pub fn describe_cache(outcome: CacheOutcome) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_schema;
+    use super::{parse_schema, validate_manifest, wit};
+
+    fn manifest(tools: Vec<wit::Tool>) -> wit::Manifest {
+        wit::Manifest {
+            name: "team-reports".into(),
+            version: "1.0.0".into(),
+            description: "test".into(),
+            tools,
+            reads: vec!["apis".into()],
+            writes: vec!["apis".into()],
+        }
+    }
+
+    fn tool(name: &str, read_only: bool, output_schema: Option<&str>) -> wit::Tool {
+        wit::Tool {
+            name: name.into(),
+            title: None,
+            description: "test".into(),
+            input_schema: r#"{"type": "object"}"#.into(),
+            output_schema: output_schema.map(str::to_string),
+            annotations: wit::Annotations { read_only, destructive: false, idempotent: true },
+        }
+    }
+
+    #[test]
+    fn a_write_tool_with_an_output_schema_is_refused_and_a_read_tool_may_have_one() {
+        let schema = Some(r#"{"type": "object"}"#);
+        let error = validate_manifest(manifest(vec![tool("tag_api", false, schema)])).unwrap_err().to_string();
+        assert!(error.contains("tag_api") && error.contains("write tool"), "{error}");
+        let accepted = validate_manifest(manifest(vec![tool("list_apis", true, schema), tool("tag_api", false, None)]))
+            .expect("a read tool may declare an output schema");
+        assert_eq!(accepted.tools.len(), 2);
+    }
 
     #[test]
     fn a_schema_that_is_not_valid_json_schema_is_refused_naming_the_tool() {

@@ -34,7 +34,9 @@ impl ToolSpec {
         self
     }
 
-    /// Declares the JSON Schema of the result's structured value.
+    /// Declares the JSON Schema of the result's structured value. Read tools only: a write
+    /// tool answers with a plan and the host answers the client in its own shape, so the host
+    /// refuses a plugin whose write tool declares one.
     pub fn output_schema(mut self, schema: Value) -> Self {
         self.0.output_schema = Some(schema.to_string());
         self
