@@ -148,16 +148,7 @@ async fn a_limit_from_a_named_value_is_changed_in_the_named_value() {
 #[tokio::test]
 async fn a_quota_change_planned_against_a_stale_policy_is_replanned_not_overwritten() {
     let env = Arc::new(Env::with_plugins(&[]).await);
-    let mut confirmer = Confirmer::new(ElicitationAction::Accept);
-    let writer = env.clone();
-    confirmer.hook = Some(Arc::new(move |round| {
-        let writer = writer.clone();
-        Box::pin(async move {
-            if round == 1 {
-                writer.other_writer_annotates("edited by the portal").await;
-            }
-        })
-    }));
+    let confirmer = Confirmer::accepting_after_another_writer(env.clone(), "edited by the portal");
     let client = env.client(confirmer.clone(), &[]).await;
     let result = call(&client, "update_quota", json!({"subscription_id": "growth", "tpm": 150000})).await;
     assert_eq!(result.is_error, Some(false), "{}", text_of(&result));

@@ -101,16 +101,7 @@ async fn the_skip_flag_applies_without_asking_and_logs_a_warning() {
 #[tokio::test]
 async fn a_concurrent_writer_causes_a_replan_and_both_changes_survive() {
     let env = Arc::new(Env::start().await);
-    let mut confirmer = Confirmer::new(ElicitationAction::Accept);
-    let writer = env.clone();
-    confirmer.hook = Some(Arc::new(move |round| {
-        let writer = writer.clone();
-        Box::pin(async move {
-            if round == 1 {
-                writer.other_writer_annotates("the other writer was here").await;
-            }
-        })
-    }));
+    let confirmer = Confirmer::accepting_after_another_writer(env.clone(), "the other writer was here");
     let client = env.client(confirmer.clone(), &[]).await;
     let result = call(&client, "annotate_policy", json!({"note": "ours"})).await;
     assert_eq!(result.is_error, Some(false), "{}", text_of(&result));

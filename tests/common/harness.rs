@@ -166,6 +166,21 @@ impl Confirmer {
         Self { action, asked: Arc::default(), hook: None }
     }
 
+    /// Accepts every plan, but while the first one is being shown, another writer annotates
+    /// the API policy with `note`: the plan the user accepted is stale by the time it applies.
+    pub fn accepting_after_another_writer(env: Arc<Env>, note: &'static str) -> Self {
+        let mut confirmer = Self::new(ElicitationAction::Accept);
+        confirmer.hook = Some(Arc::new(move |round| {
+            let env = env.clone();
+            Box::pin(async move {
+                if round == 1 {
+                    env.other_writer_annotates(note).await;
+                }
+            })
+        }));
+        confirmer
+    }
+
     pub fn asked(&self) -> Vec<String> {
         self.asked.lock().unwrap().clone()
     }

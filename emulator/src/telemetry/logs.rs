@@ -54,15 +54,10 @@ pub async fn workspace_query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !id.eq_ignore_ascii_case(SANDBOX_WORKSPACE_ID) {
-        return error(
-            StatusCode::NOT_FOUND,
-            "WorkspaceNotFoundError",
-            &format!("The workspace '{id}' could not be found. The sandbox workspace is '{SANDBOX_WORKSPACE_ID}'."),
-            None,
-        );
+    match unknown(Target::Workspace, &id) {
+        Some(not_found) => not_found,
+        None => handle(emu, Target::Workspace, method, q, headers, body).await,
     }
-    handle(emu, Target::Workspace, method, q, headers, body).await
 }
 
 /// `POST|GET /v1/apps/{appId}/query`.
@@ -74,15 +69,22 @@ pub async fn app_query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !id.eq_ignore_ascii_case(SANDBOX_APP_ID) {
-        return error(
-            StatusCode::NOT_FOUND,
-            "ApplicationNotFoundError",
-            &format!("The application '{id}' could not be found. The sandbox application is '{SANDBOX_APP_ID}'."),
-            None,
-        );
+    match unknown(Target::App, &id) {
+        Some(not_found) => not_found,
+        None => handle(emu, Target::App, method, q, headers, body).await,
     }
-    handle(emu, Target::App, method, q, headers, body).await
+}
+
+/// The 404 Azure answers for a workspace or application id other than the sandbox's.
+fn unknown(target: Target, id: &str) -> Option<Response> {
+    let (sandbox, code, noun) = match target {
+        Target::Workspace => (SANDBOX_WORKSPACE_ID, "WorkspaceNotFoundError", "workspace"),
+        Target::App => (SANDBOX_APP_ID, "ApplicationNotFoundError", "application"),
+    };
+    (!id.eq_ignore_ascii_case(sandbox)).then(|| {
+        let message = format!("The {noun} '{id}' could not be found. The sandbox {noun} is '{sandbox}'.");
+        error(StatusCode::NOT_FOUND, code, &message, None)
+    })
 }
 
 async fn handle(

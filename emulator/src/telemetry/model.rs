@@ -27,6 +27,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write;
 
+use aigw_kql::value::{civil_from_days, days_from_civil};
 use rustc_hash::FxHashMap;
 
 use super::data::{CustomSeries, Data, GatewayRow, LlmRow};
@@ -850,7 +851,7 @@ fn period_bounds(period: Period, sec: i64) -> (i64, i64) {
             (monday * 86_400, (monday + 7) * 86_400)
         }
         Period::Monthly | Period::Yearly => {
-            let (y, m, _) = civil(day);
+            let (y, m, _) = civil_from_days(day);
             let (start, next) = if period == Period::Monthly {
                 (
                     days_from_civil(y, m, 1),
@@ -862,30 +863,6 @@ fn period_bounds(period: Period, sec: i64) -> (i64, i64) {
             (start * 86_400, next * 86_400)
         }
     }
-}
-
-/// Days since the epoch → (year, month, day) (Howard Hinnant's algorithm).
-fn civil(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// "21 minutes and 33 seconds", the way the token quota message words its wait.

@@ -41,9 +41,9 @@ pub struct ToolEntry {
     pub tool: Tool,
     /// Not listed and refused (write tools in read-only mode).
     pub hidden: bool,
-    /// The schemas arguments and answers are checked against, compiled on first use: the
-    /// loader already proved they compile, and a start should not pay for tools never called.
-    input_schema: Value,
+    /// The validators for `tool`'s input schema (with `dry_run` for writes) and `decl`'s
+    /// output schema, compiled on first use: the loader already proved they compile, and a
+    /// start should not pay for tools never called.
     input: OnceLock<Result<jsonschema::Validator, String>>,
     output: OnceLock<Option<Result<jsonschema::Validator, String>>>,
 }
@@ -70,7 +70,7 @@ impl ToolEntry {
     pub fn validate_arguments(&self, arguments: &Value) -> Result<(), ToolError> {
         let input = self
             .input
-            .get_or_init(|| compile(&self.input_schema))
+            .get_or_init(|| compile(&Value::Object(self.tool.input_schema.as_ref().clone())))
             .as_ref()
             .map_err(|e| ToolError::Internal(format!("the input schema of {:?} cannot be used: {e}", self.name)))?;
         if input.is_valid(arguments) {
@@ -218,7 +218,7 @@ impl ToolEntry {
         );
         tool = tool.with_annotations(annotations);
         let hidden = read_only && !decl.read_only;
-        Self { name, source, decl, tool, hidden, input_schema: schema, input: OnceLock::new(), output: OnceLock::new() }
+        Self { name, source, decl, tool, hidden, input: OnceLock::new(), output: OnceLock::new() }
     }
 }
 
@@ -230,7 +230,8 @@ mod tests {
     fn the_host_tools_schemas_are_valid_json_schemas_that_compile() {
         for (tool, decl) in crate::mcp::host_tools::declarations() {
             let entry = ToolEntry::new(decl.name.clone(), ToolSource::Host(tool), decl.clone(), false);
-            jsonschema::meta::validate(&entry.input_schema).unwrap_or_else(|e| panic!("{}: {e}", decl.name));
+            let input = Value::Object(entry.tool.input_schema.as_ref().clone());
+            jsonschema::meta::validate(&input).unwrap_or_else(|e| panic!("{}: {e}", decl.name));
             let compiled = !matches!(entry.validate_arguments(&json!({})), Err(ToolError::Internal(_)));
             assert!(compiled, "the input schema of {} does not compile", decl.name);
             if let Some(output) = &decl.output_schema {

@@ -88,108 +88,88 @@ pub struct Loader {
 impl Loader {
     /// Compiles (or loads from cache), checks and describes one plugin.
     pub async fn load(&self, source: &PluginSource) -> anyhow::Result<LoadedPlugin> {
-        load_plugin(
-            &self.engine,
-            &self.ticker,
-            &self.linker,
-            &self.cache,
-            source,
-            &self.config,
-            &self.services_template,
-        )
-        .await
-    }
-}
-
-async fn load_plugin(
-    engine: &Engine,
-    ticker: &EpochTicker,
-    linker: &Linker<CallState>,
-    cache: &CompileCache,
-    source: &PluginSource,
-    config: &ConfigFile,
-    services_template: &PluginServices,
-) -> anyhow::Result<LoadedPlugin> {
-    let started = std::time::Instant::now();
-    let bytes = source.bytes()?;
-    if !wasmparser_is_component(&bytes) {
-        anyhow::bail!(
-            "not a WebAssembly component (a core module or another file); build plugins with \
+        let Self { engine, ticker, linker, cache, config, services_template } = self;
+        let started = std::time::Instant::now();
+        let bytes = source.bytes()?;
+        if !wasmparser_is_component(&bytes) {
+            anyhow::bail!(
+                "not a WebAssembly component (a core module or another file); build plugins with \
              `cargo build --target wasm32-wasip2`"
-        );
-    }
-    let digest = match source {
-        PluginSource::Builtin { digest, .. } => digest.to_string(),
-        PluginSource::File(_) => CompileCache::digest(&bytes),
-    };
-    let hashed = started.elapsed();
-    let (component, cache_outcome) = cache.load(engine, &bytes, &digest)?;
-    let compiled = started.elapsed();
-    check_contract(engine, &component)?;
-    let imports: Vec<String> = component.component_type().imports(engine).map(|(n, _)| n.to_string()).collect();
-    let pre = linker.instantiate_pre(&component).map_err(|e| {
-        anyhow::anyhow!(
-            "it imports something this host does not provide ({e:#}); plugins may import only \
+            );
+        }
+        let digest = match source {
+            PluginSource::Builtin { digest, .. } => digest.to_string(),
+            PluginSource::File(_) => CompileCache::digest(&bytes),
+        };
+        let hashed = started.elapsed();
+        let (component, cache_outcome) = cache.load(engine, &bytes, &digest)?;
+        let compiled = started.elapsed();
+        check_contract(engine, &component)?;
+        let imports: Vec<String> = component.component_type().imports(engine).map(|(n, _)| n.to_string()).collect();
+        let pre = linker.instantiate_pre(&component).map_err(|e| {
+            anyhow::anyhow!(
+                "it imports something this host does not provide ({e:#}); plugins may import only \
              {CONTRACT_PACKAGE}@{CONTRACT_VERSION} interfaces and WASI (without files, environment or sockets)"
-        )
-    })?;
-    let pre = PluginWorldPre::new(pre)?;
-    let linked = started.elapsed();
+            )
+        })?;
+        let pre = PluginWorldPre::new(pre)?;
+        let linked = started.elapsed();
 
-    // Describe under load-time limits and with no grants: describing must not reach Azure.
-    let mut describe_services = services_template.clone();
-    describe_services.arm = None;
-    describe_services.logs = None;
-    let load_limits = Limits { deadline: std::time::Duration::from_secs(10), ..Limits::default() };
-    let mut store = Store::new(engine, CallState::new(describe_services, load_limits.memory_bytes, None));
-    let manifest = call_in_store(&mut store, ticker, load_limits, "<loader>", |store| {
-        let pre = pre.clone();
-        Box::pin(async move {
-            let world = pre.instantiate_async(&mut *store).await?;
-            world.aigw_plugin_plugin().call_describe(&mut *store).await
+        // Describe under load-time limits and with no grants: describing must not reach Azure.
+        let mut describe_services = services_template.clone();
+        describe_services.arm = None;
+        describe_services.logs = None;
+        let load_limits = Limits { deadline: std::time::Duration::from_secs(10), ..Limits::default() };
+        let mut store = Store::new(engine, CallState::new(describe_services, load_limits.memory_bytes, None));
+        let manifest = call_in_store(&mut store, ticker, load_limits, "<loader>", |store| {
+            let pre = pre.clone();
+            Box::pin(async move {
+                let world = pre.instantiate_async(&mut *store).await?;
+                world.aigw_plugin_plugin().call_describe(&mut *store).await
+            })
         })
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("describe failed: {e}"))?;
-    let described = started.elapsed();
-    let manifest = validate_manifest(manifest)?;
-    tracing::debug!(
-        source = %source.display(),
-        read_and_hash_us = hashed.as_micros() as u64,
-        compile_or_map_us = (compiled - hashed).as_micros() as u64,
-        link_us = (linked - compiled).as_micros() as u64,
-        describe_us = (described - linked).as_micros() as u64,
-        validate_us = (started.elapsed() - described).as_micros() as u64,
-        "plugin load phases"
-    );
+        .await
+        .map_err(|e| anyhow::anyhow!("describe failed: {e}"))?;
+        let described = started.elapsed();
+        let manifest = validate_manifest(manifest)?;
+        tracing::debug!(
+            source = %source.display(),
+            read_and_hash_us = hashed.as_micros() as u64,
+            compile_or_map_us = (compiled - hashed).as_micros() as u64,
+            link_us = (linked - compiled).as_micros() as u64,
+            describe_us = (described - linked).as_micros() as u64,
+            validate_us = (started.elapsed() - described).as_micros() as u64,
+            "plugin load phases"
+        );
 
-    let settings = config.plugin(&manifest.name);
-    let limits = config.limits_for(&manifest.name)?;
-    let grants = Grants::new(
-        &manifest.name,
-        &manifest.reads,
-        &manifest.writes,
-        settings.reads.as_deref(),
-        settings.writes.as_deref(),
-    );
-    let services = PluginServices {
-        plugin: Arc::from(manifest.name.as_str()),
-        grants,
-        config: Arc::new(settings.config.clone()),
-        ..services_template.clone()
-    };
-    Ok(LoadedPlugin {
-        manifest,
-        source: source.display(),
-        builtin: matches!(source, PluginSource::Builtin { .. }),
-        digest,
-        cache: cache_outcome,
-        limits,
-        prefix: settings.prefix.clone(),
-        imports,
-        services,
-        pre,
-    })
+        let settings = config.plugin(&manifest.name);
+        let limits = config.limits_for(&manifest.name)?;
+        let grants = Grants::new(
+            &manifest.name,
+            &manifest.reads,
+            &manifest.writes,
+            settings.reads.as_deref(),
+            settings.writes.as_deref(),
+        );
+        let services = PluginServices {
+            plugin: Arc::from(manifest.name.as_str()),
+            grants,
+            config: Arc::new(settings.config.clone()),
+            ..services_template.clone()
+        };
+        Ok(LoadedPlugin {
+            manifest,
+            source: source.display(),
+            builtin: matches!(source, PluginSource::Builtin { .. }),
+            digest,
+            cache: cache_outcome,
+            limits,
+            prefix: settings.prefix.clone(),
+            imports,
+            services,
+            pre,
+        })
+    }
 }
 
 fn wasmparser_is_component(bytes: &[u8]) -> bool {

@@ -383,6 +383,18 @@ pub struct Sharing {
     pub possibly: Vec<String>,
 }
 
+impl Sharing {
+    /// Every subscription it certainly or possibly applies to.
+    pub fn all(&self) -> impl Iterator<Item = &String> {
+        self.subscriptions.iter().chain(&self.possibly)
+    }
+
+    /// Every subscription it certainly or possibly applies to, other than `id`.
+    pub fn others_than(&self, id: &str) -> Vec<String> {
+        self.all().filter(|other| *other != id).cloned().collect()
+    }
+}
+
 /// Where a named value is used in a document.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NamedValueUsage {

@@ -569,14 +569,7 @@ fn apply(
             match ValueRef::of(attr) {
                 ValueRef::NamedValue(name) if number_changes => {
                     let usage = a.named_value_usage(&name, ctx.subscriptions, nv);
-                    let mut users: Vec<String> = usage
-                        .sharing
-                        .subscriptions
-                        .iter()
-                        .chain(&usage.sharing.possibly)
-                        .filter(|id| **id != sub.id)
-                        .cloned()
-                        .collect();
+                    let mut users = usage.sharing.others_than(&sub.id);
                     for user in (ctx.named_value_users_elsewhere)(&name) {
                         if user != sub.id && !users.contains(&user) {
                             users.push(user);

@@ -325,15 +325,8 @@ pub fn plan_edits(
                 if usage.references.is_empty() {
                     continue;
                 }
-                let mine = usage.sharing.subscriptions.iter().chain(&usage.sharing.possibly).any(|id| *id == sub.id);
-                let others: Vec<String> = usage
-                    .sharing
-                    .subscriptions
-                    .iter()
-                    .chain(&usage.sharing.possibly)
-                    .filter(|id| **id != sub.id)
-                    .cloned()
-                    .collect();
+                let mine = usage.sharing.all().any(|id| *id == sub.id);
+                let others = usage.sharing.others_than(&sub.id);
                 if others.is_empty() && !mine {
                     users.push(doc.scope.to_string());
                 }
