@@ -210,7 +210,10 @@ async fn write_tools_get_dry_run_and_a_dry_run_changes_nothing() {
     assert_eq!(s["dryRun"], true);
     assert_eq!(s["plan"]["writes"][0]["method"], "PATCH");
     assert_eq!(s["plan"]["writes"][0]["path"], "");
-    assert!(s["plan"]["diff"].as_str().unwrap().contains("+    \"owner\": \"platform\""), "{s}");
+    // The diff is the host's, field by field from the live service; the plugin's is kept as its words.
+    assert!(s["plan"]["diff"].as_str().unwrap().contains("~ tags.owner: \"platform-ai\" → \"platform\""), "{s}");
+    assert!(s["plan"]["plugin"]["diff"].as_str().unwrap().contains("+    \"owner\": \"platform\""), "{s}");
+    assert_eq!(s["plan"]["writes"][0]["precondition"]["kind"], "if-match", "{s}");
 }
 
 #[tokio::test]

@@ -6,9 +6,12 @@
 //! deadline_ms = 30000   # wall-clock budget of one call
 //! memory_mib = 64       # linear memory cap of one call
 //! max_output_kib = 1024 # cap on a call's answer
+//! max_plan_writes = 100 # writes one plan may make
 //!
 //! [plugins.my-reports]  # by plugin name
 //! enabled = true
+//! file = "my-reports.wasm"   # the file this section binds to (default: named after the plugin)
+//! sha256 = "…"               # refuse any file with another digest
 //! prefix = "reports_"   # exposed tool names get this prefix (resolves name collisions)
 //! deadline_ms = 60000
 //! reads = ["service", "apis"]  # narrow the plugin's declared grants (never widens)
@@ -42,6 +45,7 @@ pub struct LimitSettings {
     pub deadline_ms: Option<u64>,
     pub memory_mib: Option<u64>,
     pub max_output_kib: Option<u64>,
+    pub max_plan_writes: Option<u64>,
 }
 
 /// One plugin's section.
@@ -49,10 +53,15 @@ pub struct LimitSettings {
 #[serde(deny_unknown_fields)]
 pub struct PluginSettings {
     pub enabled: Option<bool>,
+    /// The file this section belongs to (default: the file named after the plugin).
+    pub file: Option<String>,
+    /// The SHA-256 the plugin's file must have (hex); anything else is refused.
+    pub sha256: Option<String>,
     pub prefix: Option<String>,
     pub deadline_ms: Option<u64>,
     pub memory_mib: Option<u64>,
     pub max_output_kib: Option<u64>,
+    pub max_plan_writes: Option<u64>,
     pub reads: Option<Vec<String>>,
     pub writes: Option<Vec<String>>,
     #[serde(default)]
@@ -65,11 +74,18 @@ pub struct Limits {
     pub deadline: Duration,
     pub memory_bytes: usize,
     pub max_output_bytes: usize,
+    /// Writes one plan may make (see `changes::MAX_PLAN_WRITES`).
+    pub max_plan_writes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { deadline: Duration::from_secs(30), memory_bytes: 64 << 20, max_output_bytes: 1 << 20 }
+        Self {
+            deadline: Duration::from_secs(30),
+            memory_bytes: 64 << 20,
+            max_output_bytes: 1 << 20,
+            max_plan_writes: crate::changes::MAX_PLAN_WRITES,
+        }
     }
 }
 
@@ -105,6 +121,8 @@ impl ConfigFile {
         let memory_mib = section.memory_mib.or(self.defaults.memory_mib).unwrap_or((builtin.memory_bytes >> 20) as u64);
         let output_kib =
             section.max_output_kib.or(self.defaults.max_output_kib).unwrap_or((builtin.max_output_bytes >> 10) as u64);
+        let plan_writes =
+            section.max_plan_writes.or(self.defaults.max_plan_writes).unwrap_or(builtin.max_plan_writes as u64);
         let scope = if name == "<defaults>" { "[defaults]".to_string() } else { format!("[plugins.{name}]") };
         if !(10..=600_000).contains(&deadline_ms) {
             anyhow::bail!("{scope} deadline_ms = {deadline_ms}: must be between 10 and 600000");
@@ -116,10 +134,14 @@ impl ConfigFile {
         if !(1..=65_536).contains(&output_kib) {
             anyhow::bail!("{scope} max_output_kib = {output_kib}: must be between 1 and 65536");
         }
+        if !(1..=1000).contains(&plan_writes) {
+            anyhow::bail!("{scope} max_plan_writes = {plan_writes}: must be between 1 and 1000");
+        }
         Ok(Limits {
             deadline: Duration::from_millis(deadline_ms),
             memory_bytes: (memory_mib as usize) << 20,
             max_output_bytes: (output_kib as usize) << 10,
+            max_plan_writes: plan_writes as usize,
         })
     }
 }

@@ -46,6 +46,37 @@ impl Env {
         }
     }
 
+    /// Writes the operator's config file the server starts with.
+    pub fn set_config(&self, toml: &str) {
+        std::fs::write(self.dir.path().join("config.toml"), toml).unwrap();
+    }
+
+    /// `plugins list` for this environment's plugin directory and config: (stdout, stderr).
+    pub fn plugins_list(&self) -> (String, String) {
+        let mut command = self.command(&[]);
+        let command = command.as_std_mut();
+        let args: Vec<String> = vec!["plugins".into(), "list".into()];
+        let output = std::process::Command::new(command.get_program())
+            .args(&args)
+            .envs(command.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))))
+            .output()
+            .unwrap();
+        (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+
+    /// PUT straight to the emulator, as another writer would (no precondition).
+    pub async fn put(&self, path: &str, body: Value) {
+        let response = self
+            .http
+            .put(format!("{}?api-version=2024-05-01", self.url(path)))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+    }
+
     pub fn journal(&self) -> PathBuf {
         self.dir.path().join("journal.jsonl")
     }
@@ -56,7 +87,9 @@ impl Env {
 
     pub fn command(&self, extra_env: &[(&str, &str)]) -> tokio::process::Command {
         let config = self.dir.path().join("config.toml");
-        std::fs::write(&config, "").unwrap();
+        if !config.exists() {
+            std::fs::write(&config, "").unwrap();
+        }
         tokio::process::Command::new(host_binary()).configure(|cmd| {
             cmd.args([
                 "serve",

@@ -7,6 +7,9 @@
 //!   entity that no longer exists fails too: the client meant to update what it had read).
 //! - `PATCH` and `DELETE`: `If-Match` required (`*` allowed). Missing → 400 `ValidationError`
 //!   with target `If-Match` (Azure's exact answer is undocumented; this is the emulator's choice).
+//! - `PUT` with `If-None-Match: *` is create-only: if the entity exists, 412
+//!   `PreconditionFailed` and nothing changes (ARM's conditional create; the host sends it for
+//!   every write that creates a resource, so a resource that appeared meanwhile is never replaced).
 //! - Responses: 201 + ETag on create, 200 + ETag on update; DELETE 200 when something was
 //!   deleted, 204 when it did not exist.
 
@@ -65,8 +68,24 @@ fn precondition_failed(label: &str, name: &str, sent: &IfMatch) -> ArmError {
     )
 }
 
-/// The PUT precondition: optional `If-Match` against the current ETag (if any).
+/// Whether the request carries `If-None-Match: *` (create only).
+pub fn create_only(req: &ArmRequest) -> bool {
+    req.headers.get("if-none-match").and_then(|v| v.to_str().ok()).is_some_and(|v| matches!(v.trim(), "*" | "\"*\""))
+}
+
+/// The PUT precondition: `If-None-Match: *` (the entity must not exist), else an optional
+/// `If-Match` against the current ETag (if any).
 pub fn check_put(req: &ArmRequest, current: Option<&str>, label: &str, name: &str) -> Result<(), ArmError> {
+    if create_only(req) && current.is_some() {
+        return Err(ArmError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailed",
+            format!(
+                "The {} '{name}' already exists, and the request was sent with If-None-Match: * (create only).",
+                label.to_lowercase()
+            ),
+        ));
+    }
     match (if_match(req), current) {
         (None, _) | (Some(IfMatch::Any), _) => Ok(()),
         (Some(m), Some(etag)) if m.matches(etag) => Ok(()),

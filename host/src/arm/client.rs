@@ -27,6 +27,44 @@ pub struct ArmTarget {
     pub api_version: String,
 }
 
+/// The condition a write is sent under (`If-Match` / `If-None-Match`).
+///
+/// The host derives it from the state it read itself (see `changes::review`): the live ETag for
+/// a resource that exists, create-only for one that does not. `AfterPreviousWrite` is a plan's
+/// second write to the same resource; the apply step resolves it to the ETag its previous write
+/// left before anything is sent.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(tag = "kind", content = "etag", rename_all = "kebab-case")]
+pub enum Precondition {
+    /// No header (reads; plugins' own wishes before the host has reviewed them).
+    #[default]
+    None,
+    /// `If-Match: ETAG`: the resource must still be exactly as read (`*`: it must exist).
+    IfMatch(String),
+    /// `If-None-Match: *`: the resource must not exist (ARM answers 412 if it does).
+    CreateOnly,
+    /// The ETag the plan's previous write to this resource left (resolved before sending).
+    AfterPreviousWrite,
+}
+
+impl Precondition {
+    /// The plain `If-Match` form of older call sites.
+    pub fn from_if_match(if_match: Option<&str>) -> Self {
+        if_match.map_or(Precondition::None, |etag| Precondition::IfMatch(etag.to_string()))
+    }
+
+    /// How the precondition reads in a confirmation.
+    pub fn describe(&self) -> String {
+        match self {
+            Precondition::None => "unconditional".into(),
+            Precondition::IfMatch(etag) if etag == "*" => "only if it exists".into(),
+            Precondition::IfMatch(etag) => format!("only if unchanged (If-Match {etag})"),
+            Precondition::CreateOnly => "only if it still does not exist (If-None-Match: *)".into(),
+            Precondition::AfterPreviousWrite => "only if unchanged since the previous write".into(),
+        }
+    }
+}
+
 /// A successful ARM answer.
 #[derive(Debug, Clone)]
 pub struct ArmResponse {
@@ -123,7 +161,21 @@ impl ArmClient {
         if_match: Option<&str>,
         body: Option<&str>,
     ) -> Result<ArmResponse, ArmError> {
-        self.send_url(method, &self.url(path), if_match, body).await
+        self.send_url(method, &self.url(path), &Precondition::from_if_match(if_match), body).await
+    }
+
+    /// Sends one write to a scoped path under `precondition`.
+    pub async fn write(
+        &self,
+        method: Method,
+        path: &ScopedPath,
+        precondition: &Precondition,
+        body: Option<&str>,
+    ) -> Result<ArmResponse, ArmError> {
+        if *precondition == Precondition::AfterPreviousWrite {
+            return Err(ArmError::Refused("internal: an unresolved precondition reached the ARM client".into()));
+        }
+        self.send_url(method, &self.url(path), precondition, body).await
     }
 
     /// GETs every item of a collection, following `nextLink`s that stay under the service.
@@ -132,7 +184,7 @@ impl ArmClient {
         let mut url = self.url(path);
         let mut items = Vec::new();
         for _ in 0..MAX_PAGES {
-            let page = self.send_url(Method::GET, &url, None, None).await?;
+            let page = self.send_url(Method::GET, &url, &Precondition::None, None).await?;
             let parsed: Value = serde_json::from_str(&page.body).map_err(|e| ArmError::Upstream {
                 status: page.status,
                 code: "InvalidResponse".into(),
@@ -167,11 +219,11 @@ impl ArmClient {
         &self,
         method: Method,
         url: &str,
-        if_match: Option<&str>,
+        precondition: &Precondition,
         body: Option<&str>,
     ) -> Result<ArmResponse, ArmError> {
         let request_id = uuid::Uuid::new_v4().to_string();
-        let response = self.send_with_retries(&method, url, if_match, body, &request_id).await?;
+        let response = self.send_with_retries(&method, url, precondition, body, &request_id).await?;
         if method == Method::GET || method == Method::HEAD {
             return Ok(response.into_response(request_id));
         }
@@ -188,13 +240,13 @@ impl ArmClient {
         &self,
         method: &Method,
         url: &str,
-        if_match: Option<&str>,
+        precondition: &Precondition,
         body: Option<&str>,
         request_id: &str,
     ) -> Result<RawResponse, ArmError> {
         use backon::Retryable;
         let policy = &self.retry;
-        let attempt = || self.attempt(method, url, if_match, body, request_id);
+        let attempt = || self.attempt(method, url, precondition, body, request_id);
         attempt
             .retry(policy.backoff())
             .sleep(tokio::time::sleep)
@@ -211,7 +263,7 @@ impl ArmClient {
         &self,
         method: &Method,
         url: &str,
-        if_match: Option<&str>,
+        precondition: &Precondition,
         body: Option<&str>,
         request_id: &str,
     ) -> Result<RawResponse, Failure> {
@@ -222,8 +274,10 @@ impl ArmClient {
             .bearer_auth(token)
             .header("x-ms-client-request-id", request_id)
             .header("accept", "application/json");
-        if let Some(etag) = if_match {
-            request = request.header("if-match", etag);
+        match precondition {
+            Precondition::IfMatch(etag) => request = request.header("if-match", etag),
+            Precondition::CreateOnly => request = request.header("if-none-match", "*"),
+            Precondition::None | Precondition::AfterPreviousWrite => {}
         }
         if let Some(body) = body {
             request = request.header("content-type", "application/json").body(body.to_string());
@@ -267,7 +321,7 @@ impl ArmClient {
                 });
             }
             tokio::time::sleep(wait.min(retry::LRO_MAX_POLL)).await;
-            let status = self.send_with_retries(&Method::GET, poll, None, None, &request_id).await?;
+            let status = self.send_with_retries(&Method::GET, poll, &Precondition::None, None, &request_id).await?;
             wait = retry::retry_after(&status.headers).unwrap_or(retry::LRO_DEFAULT_POLL);
             let done = if async_operation {
                 let parsed: Value = serde_json::from_str(&status.body).unwrap_or_default();
@@ -294,7 +348,8 @@ impl ArmClient {
         if *method == Method::DELETE {
             return Ok(ArmResponse { status: 200, etag: None, body: String::new(), request_id });
         }
-        let final_state = self.send_with_retries(&Method::GET, resource_url, None, None, &request_id).await?;
+        let final_state =
+            self.send_with_retries(&Method::GET, resource_url, &Precondition::None, None, &request_id).await?;
         Ok(final_state.into_response(request_id))
     }
 

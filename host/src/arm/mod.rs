@@ -9,7 +9,7 @@ pub mod logs;
 pub mod retry;
 pub mod scope;
 
-pub use client::{ArmClient, ArmError, ArmResponse, ArmTarget};
+pub use client::{ArmClient, ArmError, ArmResponse, ArmTarget, Precondition};
 pub use credential::Credential;
 pub use logs::LogsClient;
 pub use scope::ScopedPath;

@@ -37,9 +37,16 @@ pub struct PlannedRecord {
     pub tool: String,
     pub plugin: String,
     pub arguments: Value,
+    /// The plugin's summary (its words).
     pub summary: String,
+    /// The diff the host rendered from live state: what the user was shown.
     pub diff: String,
+    /// The plugin's own diff (its words), when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_diff: Option<String>,
+    /// The writes, with the preconditions the host derived.
     pub writes: Vec<PlannedWrite>,
+    /// Every resource written, as the host read it just before the change.
     pub before: Vec<BeforeState>,
     /// How the user agreed: `elicitation`, `input-required`, or `skipped` (flag).
     pub confirmation: String,
@@ -90,6 +97,8 @@ pub struct CompletedRecord {
     pub compensation: Vec<Value>,
 }
 
+// One record is built, written and dropped per journal line; boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "kebab-case")]
 enum Record {
@@ -305,6 +314,7 @@ mod tests {
                 arguments: json!({"subscription_id": "growth", "tpm": 100000}),
                 summary: "growth TPM 200,000 -> 100,000".into(),
                 diff: "-a\n+b\n".into(),
+                plugin_diff: None,
                 writes: vec![],
                 before: vec![],
                 confirmation: "elicitation".into(),

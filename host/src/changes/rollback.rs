@@ -1,45 +1,51 @@
 //! Undoing a change: a rollback is itself a plan, built from the journal and the current state.
 //!
-//! For every resource the change wrote, the rollback restores the journal's before-state with
-//! `If-Match` on the resource's *current* ETag. If a resource changed after the change being
+//! For every resource the change wrote, the rollback restores the journal's before-state — the
+//! state the *host* read before the change, never a plugin's account of it — with `If-Match` on
+//! the resource's *current* ETag (create-only when it is gone now). If a resource changed after the change being
 //! undone (its ETag is no longer the one our write left), the rollback is refused and shows the
 //! drift, because restoring would silently discard someone else's later change; `force`
 //! overrides that, still with `If-Match`, so nothing that changes *during* the rollback is lost.
 
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::ChangePipeline;
 use super::journal::{Change, contains_redaction};
-use crate::arm::ArmError;
+use super::review::READ_ONLY_FIELDS;
+use crate::arm::Precondition;
 use crate::runtime::api::{BeforeState, Plan, PlannedWrite, ToolError};
 
-/// Top-level fields ARM fills in itself; they are left out when a body is written back.
-const READ_ONLY_FIELDS: &[&str] = &["id", "name", "type", "etag", "systemData"];
-
-/// The write that puts `path` back to `before`, conditioned on `current_etag`.
+/// The write that puts `path` back to `before` (the state the host read before the change),
+/// conditioned on `current_etag`; `None` when there is nothing to do (it did not exist then and
+/// does not now). A resource that existed is always put back with a PUT, never deleted.
 pub fn restore_write(
     path: &str,
     before: Option<&BeforeState>,
     current_etag: Option<String>,
-) -> Result<PlannedWrite, String> {
+    currently_absent: bool,
+) -> Result<Option<PlannedWrite>, String> {
+    let current = || Precondition::IfMatch(current_etag.clone().unwrap_or_else(|| "*".into()));
     match before.and_then(|b| b.body.as_ref()) {
-        None => Ok(PlannedWrite {
-            method: "DELETE".into(),
-            path: path.into(),
-            if_match: Some(current_etag.unwrap_or_else(|| "*".into())),
-            body: None,
-        }),
-        Some(body) if contains_redaction(body) => Err(format!(
-            "{path} cannot be restored automatically: its before-state holds a secret that is never recorded"
+        None if currently_absent => Ok(None),
+        None => {
+            Ok(Some(PlannedWrite { method: "DELETE".into(), path: path.into(), precondition: current(), body: None }))
+        }
+        Some(body) if contains_redaction(body) || is_unreadable_secret(body) => Err(format!(
+            "{path} cannot be restored automatically: its before-state holds a secret that is never read or recorded"
         )),
-        Some(body) => Ok(PlannedWrite {
+        Some(body) => Ok(Some(PlannedWrite {
             method: "PUT".into(),
             path: path.into(),
-            if_match: current_etag,
+            precondition: if currently_absent { Precondition::CreateOnly } else { current() },
             body: Some(restorable(body)),
-        }),
+        })),
     }
+}
+
+/// A secret named value as ARM returns it: marked secret, without its value.
+fn is_unreadable_secret(body: &Value) -> bool {
+    let properties = &body["properties"];
+    properties["secret"].as_bool() == Some(true) && properties.get("value").is_none_or(Value::is_null)
 }
 
 /// A GET body made fit for a PUT: without the fields ARM computes.
@@ -109,12 +115,8 @@ pub async fn plan_rollback(pipeline: &ChangePipeline, change: &Change, force: bo
     let mut diffs = String::new();
     let mut drift = Vec::new();
     for (path, our_etag, our_after) in paths.iter().rev() {
-        let scoped = arm.scope(path).map_err(|e| ToolError::Denied(e.to_string()))?;
-        let current = match arm.send(Method::GET, &scoped, None, None).await {
-            Ok(response) => Some((response.etag, serde_json::from_str::<Value>(&response.body).unwrap_or(Value::Null))),
-            Err(ArmError::Upstream { status: 404, .. }) => None,
-            Err(e) => return Err(super::arm_to_tool_error(e)),
-        };
+        let live = super::review::read_live(arm, path).await?;
+        let current = live.body.map(|body| (live.etag, body));
         let current_etag = current.as_ref().and_then(|(etag, _)| etag.clone());
         let current_body = current.as_ref().map(|(_, body)| body.clone());
         if current_etag != *our_etag {
@@ -126,10 +128,19 @@ pub async fn plan_rollback(pipeline: &ChangePipeline, change: &Change, force: bo
             }));
         }
         let before = change.planned.before.iter().find(|b| b.path == *path);
-        let write = restore_write(path, before, current_etag.clone()).map_err(ToolError::Conflict)?;
+        let Some(write) =
+            restore_write(path, before, current_etag.clone(), current_body.is_none()).map_err(ToolError::Conflict)?
+        else {
+            continue;
+        };
         diffs.push_str(&diff(path, current_body.as_ref(), before.and_then(|b| b.body.as_ref())));
         before_states.push(BeforeState { path: path.clone(), etag: current_etag, body: current_body });
         writes.push(write);
+    }
+    if writes.is_empty() {
+        return Err(ToolError::Conflict(format!(
+            "change {id} left nothing that differs from before it; nothing to roll back"
+        )));
     }
     if !drift.is_empty() && !force {
         let listing: Vec<String> = drift
@@ -163,8 +174,9 @@ mod tests {
 
     #[test]
     fn a_created_resource_is_restored_by_deleting_it_with_the_current_etag() {
-        let w = restore_write("backends/new", None, Some("\"e2\"".into())).unwrap();
-        assert_eq!((w.method.as_str(), w.if_match.as_deref()), ("DELETE", Some("\"e2\"")));
+        let w = restore_write("backends/new", None, Some("\"e2\"".into()), false).unwrap().unwrap();
+        assert_eq!((w.method.as_str(), &w.precondition), ("DELETE", &Precondition::IfMatch("\"e2\"".into())));
+        assert_eq!(restore_write("backends/new", None, None, true).unwrap(), None, "gone already: nothing to do");
     }
 
     #[test]
@@ -174,10 +186,12 @@ mod tests {
             etag: Some("\"e1\"".into()),
             body: Some(json!({"id": "/s/namedValues/x", "name": "x", "type": "t", "properties": {"value": "1"}})),
         };
-        let w = restore_write("namedValues/x", Some(&before), Some("\"e2\"".into())).unwrap();
+        let w = restore_write("namedValues/x", Some(&before), Some("\"e2\"".into()), false).unwrap().unwrap();
         assert_eq!(w.method, "PUT");
-        assert_eq!(w.if_match.as_deref(), Some("\"e2\""));
+        assert_eq!(w.precondition, Precondition::IfMatch("\"e2\"".into()));
         assert_eq!(w.body.unwrap(), json!({"properties": {"value": "1"}}));
+        let recreate = restore_write("namedValues/x", Some(&before), None, true).unwrap().unwrap();
+        assert_eq!((recreate.method.as_str(), recreate.precondition), ("PUT", Precondition::CreateOnly));
     }
 
     #[test]
@@ -187,7 +201,13 @@ mod tests {
             etag: None,
             body: Some(json!({"properties": {"secret": true, "value": super::super::journal::REDACTED}})),
         };
-        assert!(restore_write("namedValues/s", Some(&before), None).unwrap_err().contains("secret"));
+        assert!(restore_write("namedValues/s", Some(&before), None, false).unwrap_err().contains("secret"));
+        let unread = BeforeState {
+            path: "namedValues/s".into(),
+            etag: Some("\"e1\"".into()),
+            body: Some(json!({"properties": {"secret": true, "displayName": "s"}})),
+        };
+        assert!(restore_write("namedValues/s", Some(&unread), None, false).unwrap_err().contains("secret"));
     }
 
     #[test]

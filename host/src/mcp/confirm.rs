@@ -1,7 +1,8 @@
 //! Asking the user before a plan is applied, in whichever way the client can answer.
 //!
 //! - 2025-11-25 clients that declared elicitation: a form elicitation (`elicitation/create`)
-//!   sent while the tool call waits, showing the summary and the diff.
+//!   sent while the tool call waits, showing what the host computed from live state (each
+//!   write, each resource's diff) and, quoted below, the plugin's own summary and diff.
 //! - 2026-07-28 clients that declared elicitation: the tool call answers `input_required` with
 //!   the same form; the client retries the call with the user's answer and our opaque state.
 //! - Clients that cannot elicit: the call is refused, and the message says how an operator can
@@ -20,14 +21,12 @@ use rmcp::model::{
 };
 use rmcp::service::{Peer, RequestContext};
 
-use crate::runtime::api::Plan;
+use crate::changes::ReviewedPlan;
 
 /// The key of our elicitation in an MRTR round trip.
 pub const INPUT_KEY: &str = "confirm_change";
 /// How long the user has to answer an elicitation.
 const ELICIT_TIMEOUT: Duration = Duration::from_secs(600);
-/// Longest diff shown in a confirmation (the full diff is in the dry-run result and journal).
-const MAX_DIFF_CHARS: usize = 6000;
 
 /// How this call can be confirmed.
 #[derive(Clone)]
@@ -65,25 +64,13 @@ pub enum Decision {
     Refuse(String),
 }
 
-/// The message shown to the user.
-pub fn message(plan: &Plan, note: Option<&str>) -> String {
-    let mut diff = plan.diff.clone();
-    if diff.len() > MAX_DIFF_CHARS {
-        let cut = (0..=MAX_DIFF_CHARS).rev().find(|i| diff.is_char_boundary(*i)).unwrap_or(0);
-        diff.truncate(cut);
-        diff.push_str("\n… (diff truncated; see the dry-run result for all of it)\n");
-    }
-    let writes: Vec<String> = plan.writes.iter().map(|w| format!("{} {}", w.method, w.path)).collect();
-    format!(
-        "{}Apply this change?\n\n{}\n\nWrites: {}\n\n{}",
-        note.map(|n| format!("{n}\n\n")).unwrap_or_default(),
-        plan.summary,
-        writes.join(", "),
-        diff
-    )
+/// The message shown to the user: computed by the host from live state (see
+/// `changes::review`); the plugin's words are quoted below the host's.
+pub fn message(plan: &ReviewedPlan, note: Option<&str>) -> String {
+    plan.message(note)
 }
 
-fn params(plan: &Plan, note: Option<&str>) -> ElicitRequestParams {
+fn params(plan: &ReviewedPlan, note: Option<&str>) -> ElicitRequestParams {
     let schema = ElicitationSchema::builder()
         .required_bool_property("apply", |b| {
             b.title("Apply this change")
@@ -94,7 +81,7 @@ fn params(plan: &Plan, note: Option<&str>) -> ElicitRequestParams {
 }
 
 /// Asks the user now (2025-11-25 elicitation).
-pub async fn elicit(peer: &Peer<RoleServer>, plan: &Plan, note: Option<&str>) -> Decision {
+pub async fn elicit(peer: &Peer<RoleServer>, plan: &ReviewedPlan, note: Option<&str>) -> Decision {
     match tokio::time::timeout(ELICIT_TIMEOUT, peer.create_elicitation(params(plan, note))).await {
         Err(_) => Decision::Refuse("unanswered (timed out)".into()),
         Ok(Err(e)) => Decision::Refuse(format!("the confirmation could not be asked ({e})")),
@@ -103,7 +90,7 @@ pub async fn elicit(peer: &Peer<RoleServer>, plan: &Plan, note: Option<&str>) ->
 }
 
 /// The `input_required` requests for a 2026-07-28 round trip.
-pub fn input_requests(plan: &Plan, note: Option<&str>) -> InputRequests {
+pub fn input_requests(plan: &ReviewedPlan, note: Option<&str>) -> InputRequests {
     let mut requests = BTreeMap::new();
     requests.insert(INPUT_KEY.to_string(), InputRequest::Elicitation(ElicitRequest::new(params(plan, note))));
     requests

@@ -10,17 +10,21 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::runtime::api::Plan;
+use crate::changes::ReviewedPlan;
 
 /// How long a plan waits for its confirmation.
 pub const PENDING_TTL: Duration = Duration::from_secs(600);
+
+/// Most plans waiting at once: a client that asks for confirmations and never answers them must
+/// not grow the server without bound. A person answers one at a time; 64 is far beyond that.
+pub const MAX_PENDING: usize = 64;
 
 /// A plan shown to the user, waiting for the answer.
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub tool: String,
     pub arguments: Value,
-    pub plan: Plan,
+    pub plan: ReviewedPlan,
     created: Instant,
 }
 
@@ -32,10 +36,16 @@ pub struct PendingPlans {
 
 impl PendingPlans {
     /// Stores a plan and returns the state token for the client.
-    pub fn insert(&self, tool: &str, arguments: &Value, plan: Plan) -> String {
+    pub fn insert(&self, tool: &str, arguments: &Value, plan: ReviewedPlan) -> String {
         let token = format!("plan-{}", uuid::Uuid::new_v4().simple());
         let mut plans = self.plans.lock().unwrap();
         plans.retain(|_, p| p.created.elapsed() < PENDING_TTL);
+        if plans.len() >= MAX_PENDING {
+            // The oldest waiting plan gives way: its retry will say it is unknown.
+            if let Some(oldest) = plans.iter().min_by_key(|(_, p)| p.created).map(|(k, _)| k.clone()) {
+                plans.remove(&oldest);
+            }
+        }
         plans.insert(
             token.clone(),
             Pending { tool: tool.into(), arguments: arguments.clone(), plan, created: Instant::now() },

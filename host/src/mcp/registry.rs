@@ -1,6 +1,9 @@
 //! Plugin tools as MCP tools: names, schemas, annotations, and argument validation.
 //!
 //! Invariants:
+//! - names the host owns stay the host's: a plugin tool named like a host tool (or under a
+//!   prefix the host reserves) is refused whatever the load order, logged and listed by
+//!   `plugins list` — a plugin can never stand in for the journal or the sandbox controls;
 //! - exposed names are unique; a later plugin offering a name already taken is refused for
 //!   that tool with a message naming both plugins, unless the operator gave it a prefix;
 //! - every write tool (not read-only) gets a `dry_run` boolean argument, handled by the host;
@@ -30,6 +33,26 @@ pub enum ToolSource {
 pub enum HostTool {
     ListChanges,
     RollbackChange,
+}
+
+/// Tool names the host owns, whether or not this server offers them right now (the journal
+/// tools exist only where changes can be applied; the template pair gathers every plugin's
+/// templates; `select_service` picks the governed service).
+pub const HOST_TOOL_NAMES: &[&str] =
+    &["list_changes", "rollback_change", "list_policy_templates", "apply_policy_template", "select_service"];
+/// Name prefixes the host reserves for its own tools (`sandbox_` for the sandbox's clock and
+/// outage controls, `host_` for anything the host adds later).
+pub const RESERVED_PREFIXES: &[&str] = &["sandbox_", "host_"];
+
+/// Why a plugin may not expose a tool called `name`, if it may not.
+fn reserved(name: &str) -> Option<String> {
+    if HOST_TOOL_NAMES.contains(&name) {
+        return Some(format!("{name:?} is a tool of the host itself"));
+    }
+    RESERVED_PREFIXES
+        .iter()
+        .find(|p| name.starts_with(*p))
+        .map(|p| format!("the prefix {p:?} is reserved for the host's own tools"))
 }
 
 /// One exposed tool.
@@ -132,6 +155,15 @@ impl Registry {
         for plugin in runtime.plugins() {
             for decl in &plugin.manifest.tools {
                 let name = format!("{}{}", plugin.prefix.as_deref().unwrap_or(""), decl.name);
+                if let Some(why) = reserved(&name) {
+                    let refusal = format!(
+                        "tool {name:?} of plugin {:?} ({}) refused: {why}; a plugin cannot stand in for it",
+                        plugin.manifest.name, plugin.source
+                    );
+                    tracing::error!("{refusal}");
+                    registry.refusals.push(refusal);
+                    continue;
+                }
                 if let Some(existing) = registry.entries.get(&name) {
                     let refusal = format!(
                         "tool {name:?} of plugin {:?} ({}) refused: plugin {:?} already offers a tool with that name; \
@@ -150,14 +182,7 @@ impl Registry {
             }
         }
         for (tool, decl) in host_tools {
-            if let Some(existing) = registry.entries.get(&decl.name) {
-                registry.refusals.push(format!(
-                    "tool {:?} of plugin {:?} hides the host's own tool of that name; give the plugin a prefix",
-                    decl.name,
-                    existing.owner()
-                ));
-                continue;
-            }
+            debug_assert!(reserved(&decl.name).is_some(), "host tool {} must be reserved", decl.name);
             let entry = ToolEntry::new(decl.name.clone(), ToolSource::Host(*tool), decl.clone(), read_only);
             registry.entries.insert(decl.name.clone(), Arc::new(entry));
         }
@@ -225,6 +250,19 @@ impl ToolEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_names_and_reserved_prefixes_are_not_for_plugins() {
+        for name in ["list_changes", "rollback_change", "apply_policy_template", "sandbox_outage", "host_x"] {
+            assert!(reserved(name).is_some(), "{name}");
+        }
+        for name in ["list_subscriptions", "my_sandbox_tool", "changes_list"] {
+            assert!(reserved(name).is_none(), "{name}");
+        }
+        for (_, decl) in crate::mcp::host_tools::declarations() {
+            assert!(reserved(&decl.name).is_some(), "every host tool's name is reserved: {}", decl.name);
+        }
+    }
 
     #[test]
     fn the_host_tools_schemas_are_valid_json_schemas_that_compile() {

@@ -2,9 +2,11 @@
 //!
 //! A call flows one way: validate the arguments against the tool's schema → run the tool (a
 //! plugin through the runtime, or a host tool) → a read's answer goes back as a short text
-//! plus `structuredContent`; a write's plan is checked against the plugin's write grant, then
-//! shown to the user (`confirm`), then applied and journaled (`changes`). A stale plan (412)
-//! is re-made against fresh state and shown again: never a blind overwrite.
+//! plus `structuredContent`; a write's plan is checked against the plugin's write grant and
+//! caps, reviewed by the host against live state (`changes::review`: what the user sees, the
+//! preconditions, the before-states), shown to the user (`confirm`), then applied and journaled
+//! (`changes`). A stale plan — a 412, or a plugin claim the live state contradicts — is re-made
+//! against fresh state and shown again: never a blind overwrite.
 //!
 //! Every failure is an `isError` result with a typed `structuredContent.error` (kind, message,
 //! and the field for invalid input), so an agent can correct itself; only an unknown tool name
@@ -25,7 +27,7 @@ use super::host_tools;
 use super::pending::PendingPlans;
 use super::registry::{Registry, ToolEntry, ToolSource};
 use crate::changes::journal::ClientInfo;
-use crate::changes::{Applied, ChangeContext, ChangePipeline};
+use crate::changes::{Applied, ChangeContext, ChangePipeline, MAX_PLAN_WRITES, Reviewed, ReviewedPlan};
 use crate::runtime::api::{Plan, ToolError, ToolOutcome};
 use crate::runtime::imports::ProgressSink;
 use crate::runtime::{Grants, Runtime};
@@ -217,6 +219,14 @@ impl GatewayServer {
         }
     }
 
+    /// The most writes a plan from `entry` may make.
+    fn max_plan_writes(entry: &ToolEntry) -> usize {
+        match &entry.source {
+            ToolSource::Plugin(plugin) => plugin.limits.max_plan_writes,
+            ToolSource::Host(_) => MAX_PLAN_WRITES,
+        }
+    }
+
     async fn handle_plan(
         &self,
         entry: &ToolEntry,
@@ -232,22 +242,76 @@ impl GatewayServer {
             )))
             .into();
         }
-        let changes = match self.changes() {
-            Ok(changes) => changes,
-            Err(e) => return error_result(&e).into(),
+        let (reviewed, replans, note) = match self.reviewed(entry, arguments, plan, session, 0, None).await {
+            Ok(done) => done,
+            Err(response) => return response,
         };
-        if let Err(e) = changes.check(&plan, &self.grants(entry, &plan)) {
-            return error_result(&e).into();
-        }
         if dry_run {
-            let mut result = CallToolResult::success(vec![ContentBlock::text(format!(
-                "Dry run, nothing was changed. Plan: {}\n\n{}",
-                plan.summary, plan.diff
-            ))]);
-            result.structured_content = Some(json!({ "dryRun": true, "applied": false, "plan": plan }));
+            let mut text = format!(
+                "Dry run, nothing was changed. The plan, as read from the live service:\n{}\n\n",
+                reviewed.lines.join("\n")
+            );
+            text.push_str(&reviewed.diff());
+            text.push_str(&format!("\nThe plugin's own words: {}", reviewed.proposed.summary));
+            let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+            result.structured_content = Some(json!({ "dryRun": true, "applied": false, "plan": reviewed.to_json() }));
             return result.into();
         }
-        self.confirm_then_apply(entry, arguments, plan, session, None, 0).await
+        self.confirm_then_apply(entry, arguments, reviewed, session, note, replans).await
+    }
+
+    /// Checks `plan` (grant, caps) and reviews it against the live service. A plan the live state
+    /// contradicts is made again by its tool, at most [`MAX_REPLANS`] times in all, and the note
+    /// says why the user sees a second plan.
+    async fn reviewed(
+        &self,
+        entry: &ToolEntry,
+        arguments: &Value,
+        mut plan: Plan,
+        session: &CallSession,
+        mut replans: usize,
+        mut note: Option<String>,
+    ) -> Result<(ReviewedPlan, usize, Option<String>), CallToolResponse> {
+        let changes = self.changes().map_err(|e| CallToolResponse::from(error_result(&e)))?;
+        loop {
+            changes
+                .check(&plan, &self.grants(entry, &plan), Self::max_plan_writes(entry))
+                .map_err(|e| CallToolResponse::from(error_result(&e)))?;
+            let (path, reason) = match changes.review(entry.owner(), plan).await {
+                Err(e) => return Err(error_result(&e).into()),
+                Ok(Reviewed::Ready(reviewed)) => return Ok((*reviewed, replans, note)),
+                Ok(Reviewed::Stale { path, reason }) => (path, reason),
+            };
+            replans += 1;
+            tracing::info!(tool = %entry.name, path = %path, "stale plan ({reason}): re-planning against fresh state");
+            if replans >= MAX_REPLANS {
+                return Err(error_result(&ToolError::Conflict(format!(
+                    "{reason}. The tool's plan disagreed with the live state of {path} {MAX_REPLANS} times, so \
+                     nothing was written; try again later"
+                )))
+                .into());
+            }
+            let why = format!("The first plan did not match the live service ({reason}), so it was made again.");
+            plan = self.replan(entry, arguments, session, &why).await?;
+            note = Some(why);
+        }
+    }
+
+    /// Runs the tool again for a fresh plan.
+    async fn replan(
+        &self,
+        entry: &ToolEntry,
+        arguments: &Value,
+        session: &CallSession,
+        note: &str,
+    ) -> Result<Plan, CallToolResponse> {
+        match self.invoke(entry, arguments, session.progress.clone()).await {
+            Ok(ToolOutcome::Plan(fresh)) => Ok(fresh),
+            Ok(ToolOutcome::Result { text, .. }) => {
+                Err(error_result(&ToolError::Conflict(format!("{note} The tool now says: {text}"))).into())
+            }
+            Err(e) => Err(error_result(&e).into()),
+        }
     }
 
     /// Asks the user (as the channel allows), then applies; re-plans on a stale ETag.
@@ -255,20 +319,20 @@ impl GatewayServer {
         &self,
         entry: &ToolEntry,
         arguments: &Value,
-        plan: Plan,
+        plan: ReviewedPlan,
         session: &CallSession,
         note: Option<String>,
         replans: usize,
     ) -> CallToolResponse {
         let how = match &session.channel {
             Channel::Skip => {
-                tracing::warn!(tool = %entry.name, summary = %plan.summary, "applying WITHOUT confirmation (--dangerously-skip-confirmation)");
+                tracing::warn!(tool = %entry.name, writes = plan.writes.len(), "applying WITHOUT confirmation (--dangerously-skip-confirmation): {}", plan.lines.join(" | "));
                 "skipped"
             }
             Channel::Unavailable => return refused_unconfirmable(&plan).into(),
             Channel::InputRequired => {
-                let state = self.inner.pending.insert(&entry.name, arguments, plan.clone());
                 let requests = confirm::input_requests(&plan, note.as_deref());
+                let state = self.inner.pending.insert(&entry.name, arguments, plan);
                 return CallToolResponse::InputRequired(InputRequiredResult::new(Some(requests), Some(state)));
             }
             Channel::Elicit(peer) => match confirm::elicit(peer, &plan, note.as_deref()).await {
@@ -285,7 +349,7 @@ impl GatewayServer {
         &self,
         entry: &ToolEntry,
         arguments: &Value,
-        plan: Plan,
+        plan: ReviewedPlan,
         session: &CallSession,
         how: &str,
         replans: usize,
@@ -299,7 +363,13 @@ impl GatewayServer {
             arguments: arguments.clone(),
             client: session.client.clone(),
             confirmation: how.to_string(),
-            rollback_of: plan.details.as_ref().and_then(|d| d["rollbackOf"].as_str()).map(str::to_string),
+            rollback_of: match &entry.source {
+                // Only the host's own rollback tool may say what it rolls back.
+                ToolSource::Host(_) => {
+                    plan.proposed.details.as_ref().and_then(|d| d["rollbackOf"].as_str()).map(str::to_string)
+                }
+                ToolSource::Plugin(_) => None,
+            },
         };
         let applied = match changes.apply(plan, context).await {
             Ok(applied) => applied,
@@ -319,26 +389,27 @@ impl GatewayServer {
              This is the plan made again against its current state."
         );
         tracing::info!(tool = %entry.name, path = %path, "stale plan: re-planning against fresh state");
-        let plan = match self.invoke(entry, arguments, session.progress.clone()).await {
-            Ok(ToolOutcome::Plan(fresh)) => fresh,
-            Ok(ToolOutcome::Result { text, .. }) => {
-                return error_result(&ToolError::Conflict(format!("{note} The tool now says: {text}"))).into();
-            }
-            Err(e) => return error_result(&e).into(),
+        let plan = match self.replan(entry, arguments, session, &note).await {
+            Ok(plan) => plan,
+            Err(response) => return response,
         };
-        if let Err(e) = changes.check(&plan, &self.grants(entry, &plan)) {
-            return error_result(&e).into();
-        }
+        let (plan, replans, note) = match self.reviewed(entry, arguments, plan, session, replans + 1, Some(note)).await
+        {
+            Ok(done) => done,
+            Err(response) => return response,
+        };
         if let Channel::Skip = session.channel {
+            let note = note.unwrap_or_default();
             let mut result = CallToolResult::error(vec![ContentBlock::text(format!(
                 "{note} It was not applied; call the tool again to apply it.\n\n{}\n\n{}",
-                plan.summary, plan.diff
+                plan.lines.join("\n"),
+                plan.diff()
             ))]);
             result.structured_content =
-                Some(json!({"applied": false, "stale": true, "message": note, "newPlan": plan}));
+                Some(json!({"applied": false, "stale": true, "message": note, "newPlan": plan.to_json()}));
             return result.into();
         }
-        Box::pin(self.confirm_then_apply(entry, arguments, plan, session, Some(note), replans + 1)).await
+        Box::pin(self.confirm_then_apply(entry, arguments, plan, session, note, replans)).await
     }
 }
 
@@ -359,15 +430,15 @@ fn applied_result(applied: &Applied) -> CallToolResult {
     result
 }
 
-fn not_applied(plan: &Plan, why: &str) -> CallToolResult {
+fn not_applied(plan: &ReviewedPlan, why: &str) -> CallToolResult {
     let mut result =
         CallToolResult::success(vec![ContentBlock::text(format!("Not applied: the user {why}. Nothing was written."))]);
     result.structured_content =
-        Some(json!({"applied": false, "confirmed": false, "reason": why, "summary": plan.summary}));
+        Some(json!({"applied": false, "confirmed": false, "reason": why, "summary": plan.lines}));
     result
 }
 
-fn refused_unconfirmable(plan: &Plan) -> CallToolResult {
+fn refused_unconfirmable(plan: &ReviewedPlan) -> CallToolResult {
     let message = "Not applied: this change needs the user's confirmation, and this MCP client cannot ask for it \
                    (it did not declare the elicitation capability). Nothing was written. Use dry_run: true to see \
                    the plan. An operator who accepts unconfirmed writes can start the server with \
@@ -376,7 +447,7 @@ fn refused_unconfirmable(plan: &Plan) -> CallToolResult {
     result.structured_content = Some(json!({
         "error": {"kind": "denied", "message": message},
         "applied": false,
-        "plan": {"summary": plan.summary, "diff": plan.diff},
+        "plan": plan.to_json(),
     }));
     result
 }

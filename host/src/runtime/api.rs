@@ -7,6 +7,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::arm::Precondition;
+
 /// A plugin's manifest, validated.
 #[derive(Debug, Clone, Serialize)]
 pub struct PluginManifest {
@@ -51,11 +53,16 @@ pub struct Plan {
 }
 
 /// One write of a plan.
+///
+/// In a plugin's [`Plan`], `precondition` is the plugin's *claim* (the ETag it read, or
+/// create-only); the host checks that claim against live state and then sends its own derived
+/// precondition instead (`changes::review`), which is what the journal records.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct PlannedWrite {
     pub method: String,
     pub path: String,
-    pub if_match: Option<String>,
+    #[serde(default)]
+    pub precondition: Precondition,
     pub body: Option<Value>,
 }
 

@@ -143,6 +143,7 @@ impl Loader {
         );
 
         let settings = config.plugin(&manifest.name);
+        check_identity(source, &manifest.name, &digest, &settings)?;
         let limits = config.limits_for(&manifest.name)?;
         let grants = Grants::new(
             &manifest.name,
@@ -170,6 +171,49 @@ impl Loader {
             pre,
         })
     }
+}
+
+/// Binds a plugin's name — and with it its config section, grants and limits — to the file the
+/// operator installed, so a second file cannot claim a name and read another plugin's config:
+/// a dropped-in plugin is named after its file (`team-cost.wasm` or `team_cost.wasm` for
+/// `team-cost`) unless its section pins the file (`file = "…"`) or its digest (`sha256 = "…"`).
+/// A pinned digest is always checked. Built-ins are bound by being compiled in.
+fn check_identity(
+    source: &PluginSource,
+    name: &str,
+    digest: &str,
+    settings: &crate::config::PluginSettings,
+) -> anyhow::Result<()> {
+    if let Some(pinned) = &settings.sha256
+        && !pinned.eq_ignore_ascii_case(digest)
+    {
+        anyhow::bail!(
+            "[plugins.{name}] pins sha256 {pinned}, but this file's SHA-256 is {digest}; refusing a plugin that is \
+             not the one the operator pinned"
+        );
+    }
+    let PluginSource::File(path) = source else { return Ok(()) };
+    let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    if let Some(bound) = &settings.file {
+        if *bound != file_name {
+            anyhow::bail!(
+                "it calls itself {name:?}, but [plugins.{name}] binds that name to the file {bound:?}, not {file_name:?}"
+            );
+        }
+        return Ok(());
+    }
+    if settings.sha256.is_some() {
+        return Ok(());
+    }
+    let stem = path.file_stem().map(|f| f.to_string_lossy().replace('_', "-")).unwrap_or_default();
+    if stem != name {
+        anyhow::bail!(
+            "it calls itself {name:?}, but its file is {file_name:?}: a dropped-in plugin must be named after itself \
+             ({name}.wasm), or bound by `file` or `sha256` in [plugins.{name}] of the config file, so that no file \
+             can claim another plugin's name, config and grants"
+        );
+    }
+    Ok(())
 }
 
 fn wasmparser_is_component(bytes: &[u8]) -> bool {

@@ -31,7 +31,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 
 use crate::arm::{ArmClient, LogsClient};
 use crate::config::{ConfigFile, Limits};
-use api::{BeforeState, Plan, PlannedWrite, PluginManifest, ToolError, ToolOutcome};
+use api::{BeforeState, Plan, PlannedWrite, PluginManifest, Precondition, ToolError, ToolOutcome};
 use cache::{CacheOutcome, CompileCache};
 use engine::EpochTicker;
 pub use grants::{Access, Grants};
@@ -337,10 +337,17 @@ fn convert_outcome(plugin: &str, outcome: wit::Outcome) -> Result<ToolOutcome, T
                 .writes
                 .into_iter()
                 .map(|w| {
+                    let method = w.method.to_ascii_uppercase();
                     Ok(PlannedWrite {
-                        method: w.method.to_ascii_uppercase(),
+                        // 0.1: an ETag is "as I read it"; a PUT without one means "this creates
+                        // it" (the contract's words); a PATCH or DELETE without one claims nothing.
+                        precondition: match w.if_match {
+                            Some(etag) => Precondition::IfMatch(etag),
+                            None if method == "PUT" => Precondition::CreateOnly,
+                            None => Precondition::None,
+                        },
+                        method,
                         path: w.path,
-                        if_match: w.if_match,
                         body: w.body.as_deref().map(|b| parse_json(plugin, "a plan's write body", b)).transpose()?,
                     })
                 })
