@@ -288,15 +288,16 @@ async fn backend_tokens(e: &Emu) -> f64 {
 #[tokio::test]
 async fn a_semantic_cache_produces_hits_and_lowers_backend_tokens() {
     let (strict, loose, none) = tokio::join!(emu_at(PEAK, 10), emu_at(PEAK, 10), emu_at(PEAK, 10));
-    with_cache(&strict, "0.95").await;
-    with_cache(&loose, "0.8").await;
+    // score-threshold is a distance, as in Azure: 0.05 is "95% similar", 0.2 "80% similar".
+    with_cache(&strict, "0.05").await;
+    with_cache(&loose, "0.2").await;
     for e in [&strict, &loose, &none] {
         advance(e, 60).await;
     }
     let (s, l, n) = (cache(&strict).await, cache(&loose).await, cache(&none).await);
     assert_eq!((n[0], n[1]), (0, 0), "no cache, no lookups: {n:?}");
     assert!(s[0] > 0 && l[0] > 0, "hits: strict {s:?}, loose {l:?}");
-    assert!(l[0] > 2 * s[0], "a lower similarity threshold hits more: {l:?} vs {s:?}");
+    assert!(l[0] > 2 * s[0], "a higher distance threshold (looser) hits more: {l:?} vs {s:?}");
     assert_eq!(s[2], 0, "every request looked the cache up");
     // Hits never reach a backend.
     let q = format!(

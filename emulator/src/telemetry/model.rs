@@ -809,16 +809,18 @@ impl Model {
     }
 }
 
-/// The share of lookups that find a cached answer similar enough, for a warm cache.
+/// The share of lookups that find a cached answer close enough, for a warm cache.
 ///
-/// Convention (documented in the README): `score-threshold` is the minimum cosine *similarity*
-/// (0–1) between the prompt and a cached prompt; a lower threshold accepts less similar matches,
-/// so more lookups hit. The best cached match of a repeated intent has a similarity uniform in
-/// [0.75, 1.0]; a novel prompt's best match one uniform in [0.30, 0.80].
+/// Convention (Azure's, documented in the README): `score-threshold` (0–1) is the largest
+/// *distance* (1 − cosine similarity) between the prompt and a cached prompt that still counts
+/// as a match — "lower values require higher semantic similarity". So a lower threshold is
+/// stricter and hits less; 0.05 means "at least 95% similar". The best cached match of a
+/// repeated intent is at a distance uniform in [0, 0.25]; a novel prompt's best match at one
+/// uniform in [0.20, 0.70] (so a loose threshold serves novel prompts answers to other questions).
 pub fn hit_share(threshold: f64, repeat_share: f64) -> f64 {
     let t = threshold.clamp(0.0, 1.0);
-    let repeats = ((1.0 - t) / 0.25).clamp(0.0, 1.0);
-    let novel = ((0.80 - t) / 0.50).clamp(0.0, 1.0);
+    let repeats = (t / 0.25).clamp(0.0, 1.0);
+    let novel = ((t - 0.20) / 0.50).clamp(0.0, 1.0);
     repeat_share * repeats + (1.0 - repeat_share) * novel
 }
 
@@ -913,10 +915,11 @@ mod tests {
     }
 
     #[test]
-    fn lower_thresholds_hit_more() {
-        let shares: Vec<f64> = [1.0, 0.95, 0.9, 0.8, 0.7, 0.5].iter().map(|t| hit_share(*t, 0.4)).collect();
+    fn higher_thresholds_are_looser_and_hit_more() {
+        let shares: Vec<f64> = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5].iter().map(|t| hit_share(*t, 0.4)).collect();
         assert!(shares.windows(2).all(|w| w[0] < w[1]), "{shares:?}");
-        assert_eq!(hit_share(1.0, 0.4), 0.0);
-        assert!((hit_share(0.95, 0.4) - 0.08).abs() < 1e-9);
+        assert_eq!(hit_share(0.0, 0.4), 0.0, "distance 0: only identical prompts");
+        assert!((hit_share(0.05, 0.4) - 0.08).abs() < 1e-9, "95% similar: a fifth of repeats");
+        assert!(hit_share(0.95, 0.4) > 0.99, "0.95 read as a distance accepts almost anything");
     }
 }

@@ -422,7 +422,8 @@ fn inbound_step(e: &Element, caller: &Caller, ctx: &dyn expr::Context, notes: &m
             period_s: num(e, "renewal-period", ctx, notes)?,
         },
         "llm-semantic-cache-lookup" | "azure-openai-semantic-cache-lookup" => {
-            let threshold = e.attr("score-threshold").and_then(|t| t.trim().parse::<f64>().ok()).unwrap_or(1.0);
+            // A distance (see `model::hit_share`); without one, nothing but an identical prompt matches.
+            let threshold = e.attr("score-threshold").and_then(|t| t.trim().parse::<f64>().ok()).unwrap_or(0.0);
             // vary-by children partition the cache; concatenated like the gateway does.
             let mut partition = String::new();
             for v in e.elements().filter(|c| c.name == "vary-by") {
