@@ -234,3 +234,31 @@ fn a_node_style_client_on_socketpairs_gets_every_answer_of_concurrent_calls_and_
     }
     raw.close_and_expect_clean_exit();
 }
+
+#[tokio::test]
+async fn a_sandbox_leaves_nothing_behind_in_the_temporary_directory() {
+    let plugins = plugin_dir_with(&[]);
+    let config = config_file("");
+    let tmp = tempfile::tempdir().unwrap();
+    let transport = TokioChildProcess::new(tokio::process::Command::new(host_binary()).configure(|cmd| {
+        cmd.arg("sandbox").env("TMPDIR", tmp.path());
+        isolated(cmd, plugins.path(), config.path());
+    }))
+    .unwrap();
+    let client = ().serve(transport).await.unwrap();
+    assert!(!client.list_all_tools().await.unwrap().is_empty());
+    client.cancel().await.unwrap();
+    // The server exits on EOF; give it a moment to clean up.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left behind: {left:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

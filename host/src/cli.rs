@@ -331,6 +331,8 @@ async fn sandbox(global: GlobalArgs, args: SandboxArgs) -> anyhow::Result<()> {
     let logs =
         LogsClient::new(&sandbox.emulator.base_url, crate::sandbox::SANDBOX_WORKSPACE_ID, sandbox.credential.clone())?;
     let instructions = crate::sandbox::instructions(&sandbox.emulator.base_url);
+    // The sandbox's emulator lives in memory, so by default its journal lives as long as it does.
+    let temporary_journal = args.server.journal.is_none();
     let journal = args
         .server
         .journal
@@ -343,10 +345,13 @@ async fn sandbox(global: GlobalArgs, args: SandboxArgs) -> anyhow::Result<()> {
         sandbox.credential.clone(),
         Some(logs),
         instructions,
-        journal,
+        journal.clone(),
     )
     .await;
     sandbox.emulator.shutdown().await;
+    if temporary_journal {
+        let _ = std::fs::remove_file(&journal);
+    }
     result
 }
 

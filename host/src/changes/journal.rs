@@ -133,18 +133,23 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens (creating if needed) the journal at `path`, checking it can be appended to, so a
-    /// misconfigured path fails at start and not at the first write.
+    /// Opens the journal at `path`, checking it can be appended to, so a misconfigured path
+    /// fails at start and not at the first write. A journal that does not exist yet is created
+    /// by the first change, not here: a server that changes nothing leaves no file behind.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| anyhow::anyhow!("cannot create the journal directory {}: {e}", dir.display()))?;
         }
+        let existed = path.exists();
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .map_err(|e| anyhow::anyhow!("cannot open the change journal {} for appending: {e}", path.display()))?;
+        if !existed {
+            let _ = std::fs::remove_file(path);
+        }
         Ok(Self { path: path.to_path_buf(), lock: tokio::sync::Mutex::new(()) })
     }
 
@@ -303,6 +308,7 @@ mod tests {
     async fn a_change_is_two_lines_and_reads_back_merged() {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(&dir.path().join("j/journal.jsonl")).unwrap();
+        assert!(!journal.path().exists(), "no change, no file");
         let id = new_change_id();
         journal
             .planned(PlannedRecord {
