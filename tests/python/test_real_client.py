@@ -160,6 +160,13 @@ async def test_a_write_is_applied_only_when_the_user_accepts(workdir, mode, answ
         after = await policy_xml(client)
     assert len(asked) == 1, asked
     assert "Apply this change?" in asked[0] and "PUT apis/inference-api/policies/policy" in asked[0], asked[0]
+    # The server's own account of the change, computed from the live policy, comes first; the
+    # plugin's words are quoted after it.
+    hosts_part, plugins_words = asked[0].split("in its own words", 1)
+    assert any(
+        line.startswith("+") and f"<!-- {mode}-{answer} -->" in line for line in hosts_part.splitlines()
+    ), asked[0]
+    assert "  > Add the comment" in plugins_words, asked[0]
     if answer == "accept":
         assert result.is_error is False, result.content[0].text
         assert result.structured_content["applied"] is True
