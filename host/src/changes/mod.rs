@@ -18,6 +18,7 @@
 //! written, and the caller re-plans against fresh state (never a blind overwrite).
 
 pub mod journal;
+pub mod revert;
 pub mod review;
 pub mod rollback;
 

@@ -98,7 +98,7 @@ pub fn resource_key(arm: &ArmClient, path: &str) -> Result<String, ToolError> {
 }
 
 /// Whether `path` is a policy document (read and diffed as raw XML text).
-fn is_policy_document(arm: &ArmClient, path: &str) -> bool {
+pub fn is_policy_document(arm: &ArmClient, path: &str) -> bool {
     arm.scope(path).is_ok_and(|s| s.kind == "policies" || s.kind.ends_with("/policies") || s.kind == "policyFragments")
 }
 

@@ -1,11 +1,12 @@
 //! Undoing a change: a rollback is itself a plan, built from the journal and the current state.
 //!
-//! For every resource the change wrote, the rollback restores the journal's before-state — the
-//! state the *host* read before the change, never a plugin's account of it — with `If-Match` on
-//! the resource's *current* ETag (create-only when it is gone now). If a resource changed after the change being
-//! undone (its ETag is no longer the one our write left), the rollback is refused and shows the
-//! drift, because restoring would silently discard someone else's later change; `force`
-//! overrides that, still with `If-Match`, so nothing that changes *during* the rollback is lost.
+//! By default a rollback is a *revert* (see [`super::revert`]): the change's own edits are
+//! reversed on top of the current state and later changes survive. `force: true` is the blunt
+//! instrument kept here: every resource the change wrote is restored to the journal's
+//! before-state — the state the *host* read before the change, never a plugin's account of it —
+//! with `If-Match` on the resource's *current* ETag (create-only when it is gone now), so nothing
+//! that changes *during* the rollback is lost; later edits to those resources are discarded, and
+//! the plan's details list them (`drift`).
 
 use serde_json::{Value, json};
 
@@ -86,20 +87,38 @@ pub fn diff(path: &str, before: Option<&Value>, after: Option<&Value>) -> String
         .to_string()
 }
 
-/// Builds the plan that undoes `change`, or refuses with the drift.
+/// Builds the plan that undoes `change`: a revert (later changes survive), or with `force` a
+/// restore of every resource to its state before the change.
 pub async fn plan_rollback(pipeline: &ChangePipeline, change: &Change, force: bool) -> Result<Plan, ToolError> {
+    check_revertible(change)?;
+    if !force {
+        return super::revert::plan_revert(pipeline, change).await;
+    }
+    plan_restore(pipeline, change).await
+}
+
+fn check_revertible(change: &Change) -> Result<(), ToolError> {
     let id = &change.planned.id;
-    let Some(completed) = &change.completed else {
+    if change.completed.is_none() {
         return Err(ToolError::Conflict(format!(
             "change {id} was interrupted before it completed; inspect its before-states with list_changes and restore by hand"
         )));
-    };
+    }
     if change.status() != "applied" {
         return Err(ToolError::Conflict(format!(
             "change {id} was not applied (it is {}); there is nothing to roll back",
             change.status()
         )));
     }
+    Ok(())
+}
+
+/// The plan that restores every resource `change` wrote to its state before it (`force`).
+async fn plan_restore(pipeline: &ChangePipeline, change: &Change) -> Result<Plan, ToolError> {
+    let id = &change.planned.id;
+    let Some(completed) = &change.completed else {
+        return Err(ToolError::Conflict(format!("change {id} was interrupted; there is nothing to restore from")));
+    };
     // The resources written, in order of first write, with the ETag our last write left.
     let mut paths: Vec<(String, Option<String>, Option<Value>)> = Vec::new();
     for write in &completed.writes {
@@ -142,21 +161,9 @@ pub async fn plan_rollback(pipeline: &ChangePipeline, change: &Change, force: bo
             "change {id} left nothing that differs from before it; nothing to roll back"
         )));
     }
-    if !drift.is_empty() && !force {
-        let listing: Vec<String> = drift
-            .iter()
-            .map(|d| format!("{}:\n{}", d["path"].as_str().unwrap_or(""), d["diff"].as_str().unwrap_or("")))
-            .collect();
-        return Err(ToolError::Conflict(format!(
-            "{} resource(s) changed after change {id}, so rolling it back would discard those later changes. \
-             Pass force: true to roll back anyway. What changed since:\n{}",
-            drift.len(),
-            listing.join("\n")
-        )));
-    }
     Ok(Plan {
         summary: format!(
-            "Roll back change {id} ({}): restore {} resource(s) to their state before {}",
+            "Roll back change {id} ({}) by force: restore {} resource(s) to their state before {}, discarding any later edits",
             change.planned.summary,
             writes.len(),
             change.planned.time
@@ -164,7 +171,7 @@ pub async fn plan_rollback(pipeline: &ChangePipeline, change: &Change, force: bo
         diff: diffs,
         writes,
         before: before_states,
-        details: Some(json!({ "rollbackOf": id, "forced": force && !drift.is_empty(), "drift": drift })),
+        details: Some(json!({ "rollbackOf": id, "mode": "restore", "forced": true, "drift": drift })),
     })
 }
 

@@ -41,16 +41,19 @@ pub fn declarations() -> Vec<(HostTool, ToolDecl)> {
             ToolDecl {
                 name: "rollback_change".into(),
                 title: Some("Roll back a change".into()),
-                description: "Undo a change from list_changes: restore every resource it wrote to its state \
-                              before the change. Refused, showing what changed since, if a resource was modified \
-                              after the change; force: true rolls back anyway. The rollback is itself confirmed \
-                              and journaled."
+                description: "Undo one change from list_changes, like git revert: reverse that change's own \
+                              edits on the resources as they are now, keeping every later change (policy text \
+                              merged line by line, JSON resources field by field, pool members by id). Refused, \
+                              with both edits side by side, if a later change edited the same lines or fields; \
+                              force: true instead restores every resource the change wrote to its state before \
+                              it, discarding later edits. The rollback is itself confirmed and journaled, and \
+                              rolling back a rollback re-applies the change."
                     .into(),
                 input_schema: json!({
                     "type": "object",
                     "properties": {
                         "change_id": {"type": "string", "minLength": 1, "description": "The id from list_changes."},
-                        "force": {"type": "boolean", "default": false, "description": "Roll back even if resources changed since."}
+                        "force": {"type": "boolean", "default": false, "description": "Restore the state before the change, discarding later edits to the same resources."}
                     },
                     "required": ["change_id"],
                     "additionalProperties": false
@@ -71,10 +74,15 @@ pub async fn call(tool: HostTool, pipeline: &ChangePipeline, arguments: &Value) 
         HostTool::RollbackChange => {
             let id = arguments["change_id"].as_str().unwrap_or_default();
             let force = arguments["force"].as_bool().unwrap_or(false);
-            let change =
-                pipeline.journal().find(id).map_err(|e| ToolError::Internal(format!("{e:#}")))?.ok_or_else(|| {
-                    ToolError::NotFound(format!("no change {id:?} in the journal; list_changes shows the ids"))
-                })?;
+            let changes = pipeline.journal().changes().map_err(|e| ToolError::Internal(format!("{e:#}")))?;
+            let change = changes.iter().find(|c| c.planned.id == id).cloned().ok_or_else(|| {
+                ToolError::NotFound(format!("no change {id:?} in the journal; list_changes shows the ids"))
+            })?;
+            if let Some(revert) = reverted_by(&changes, id) {
+                return Err(ToolError::Conflict(format!(
+                    "change {id} was already reverted by change {revert}; roll back {revert} to apply it again"
+                )));
+            }
             let plan = crate::changes::rollback::plan_rollback(pipeline, &change, force).await?;
             Ok(ToolOutcome::Plan(plan))
         }
@@ -100,11 +108,12 @@ fn list_changes(pipeline: &ChangePipeline, arguments: &Value) -> Result<ToolOutc
         })
         .take(limit)
         .collect();
-    let items: Vec<Value> = selected.iter().map(|c| summarize(c)).collect();
+    let items: Vec<Value> = selected.iter().map(|c| summarize(c, reverted_by(&changes, &c.planned.id))).collect();
     let mut text = if items.is_empty() { "No changes in the journal.".to_string() } else { String::new() };
     for c in &selected {
+        let reverted = reverted_by(&changes, &c.planned.id).map(|r| format!(" (reverted by {r})")).unwrap_or_default();
         text.push_str(&format!(
-            "{} {} {} [{}] {}\n",
+            "{} {} {} [{}{reverted}] {}\n",
             c.planned.id,
             c.planned.time,
             c.planned.tool,
@@ -118,9 +127,21 @@ fn list_changes(pipeline: &ChangePipeline, arguments: &Value) -> Result<ToolOutc
     })
 }
 
-fn summarize(change: &Change) -> Value {
+/// The applied rollback that currently undoes change `id`, if any: a rollback of it that was
+/// applied and has not itself been rolled back (a rollback of a rollback re-applies the change).
+fn reverted_by(changes: &[Change], id: &str) -> Option<String> {
+    changes
+        .iter()
+        .rev()
+        .filter(|c| c.planned.rollback_of.as_deref() == Some(id) && c.status() == "applied")
+        .find(|c| reverted_by(changes, &c.planned.id).is_none())
+        .map(|c| c.planned.id.clone())
+}
+
+fn summarize(change: &Change, reverted_by: Option<String>) -> Value {
     let p = &change.planned;
     json!({
+        "revertedBy": reverted_by,
         "id": p.id,
         "time": p.time,
         "client": p.client,
