@@ -204,6 +204,31 @@ async def test_the_quota_scenario_in_the_sandbox(workdir):
         assert tpm(await client.call_tool("list_subscriptions", {}), "growth") == 200000
 
 
+async def test_one_change_is_reverted_and_a_later_one_on_the_same_policy_survives(workdir):
+    """Cut growth, give search its own limit (same policy document), revert growth alone."""
+    from mcp import types
+
+    async def confirm(context, params):
+        return types.ElicitResult(action="accept", content={"apply": True})
+
+    def tpm(listing, sid):
+        row = next(r for r in listing.structured_content["subscriptions"] if r["id"] == sid)
+        return row["limits"][0]["tpm"].get("value")
+
+    async with Client(sandbox(workdir), mode="2026-07-28", elicitation_callback=confirm) as client:
+        growth = await client.call_tool("update_quota", {"subscription_id": "growth", "tpm": 100000})
+        assert growth.is_error is False, growth.content[0].text
+        search = await client.call_tool("update_quota", {"subscription_id": "search", "tpm": 120000})
+        assert search.is_error is False, search.content[0].text
+        undone = await client.call_tool("rollback_change", {"change_id": growth.structured_content["changeId"]})
+        assert undone.is_error is False, undone.content[0].text
+        listing = await client.call_tool("list_subscriptions", {})
+        assert (tpm(listing, "growth"), tpm(listing, "search"), tpm(listing, "support")) == (200000, 120000, 100000)
+        journal = await client.call_tool("list_changes", {})
+        reverted = next(c for c in journal.structured_content["changes"] if c["id"] == growth.structured_content["changeId"])
+        assert reverted["revertedBy"], reverted
+
+
 async def test_what_if_quota_shows_the_effect_of_a_cut_before_anything_is_enforced(workdir):
     async with Client(sandbox(workdir), mode="legacy") as client:
         cut = await client.call_tool("what_if_quota", {"subscription_id": "growth", "tpm": 100000, "days": 2})
