@@ -7,10 +7,10 @@
 //!
 //! Invariants:
 //! - A call starts on the thread that awaits it (no thread hop, no extra wake-up: a trivial
-//!   call costs what it did), and **moves to the plugin executor at its first epoch yield**,
-//!   i.e. once it has run wasm for one [`super::engine::EPOCH_TICK`] without finishing. From
+//!   call costs what it did), and **moves to the plugin executor at the first epoch yield
+//!   after it has run for [`MOVE_AFTER`]** (a call that merely straddles a tick stays). From
 //!   then on the transport's worker only awaits its result. A call therefore costs the
-//!   transport at most one tick of CPU, whatever it does afterwards.
+//!   transport at most two ticks (20 ms) of CPU, whatever it does afterwards.
 //! - The executor is one multi-threaded tokio runtime for the whole process, created on first
 //!   use and never dropped, with [`executor_threads`] workers named `aigw-wasm`. Long calls
 //!   share it round-robin, one tick at a time; how many of them one plugin can have there is
@@ -23,6 +23,12 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
+
+/// How long a call runs before its next epoch yield moves it to the plugin executor: one
+/// [`super::engine::EPOCH_TICK`] (10 ms), two hundred times a trivial call (~50 µs), so
+/// trivial calls never pay a thread hop, and short enough that a looping plugin holds the
+/// transport for at most two ticks per call.
+pub const MOVE_AFTER: std::time::Duration = super::engine::EPOCH_TICK;
 
 /// A boxed call future, movable between threads between polls.
 pub type CallFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;

@@ -283,7 +283,8 @@ impl Runtime {
 }
 
 /// Runs `f` on `store` under `limits` until `deadline`: memory cap, epoch deadline (yielding
-/// to the executor every tick, and setting `yielded` when it does), and a wall-clock timeout
+/// to the executor every tick, and setting `yielded` when it does so after running for
+/// [`executor::MOVE_AFTER`]), and a wall-clock timeout
 /// covering time spent in host imports. Whatever the plugin wrote to stderr/stdout is logged
 /// afterwards, also after a failure.
 pub(crate) async fn call_in_store<R, F>(
@@ -301,11 +302,17 @@ where
     store.limiter(|state| state.limiter());
     let _running = ticker.running();
     store.set_epoch_deadline(1);
+    let started = Instant::now();
     store.epoch_deadline_callback(move |_| {
-        if Instant::now() >= deadline {
+        let now = Instant::now();
+        if now >= deadline {
             return Ok(UpdateDeadline::Interrupt);
         }
-        if let Some(yielded) = &yielded {
+        // A short call that merely straddles a tick stays where it is; one that has run for
+        // a whole tick is a long call and moves (see `executor`).
+        if let Some(yielded) = &yielded
+            && now - started >= executor::MOVE_AFTER
+        {
             yielded.store(true, Ordering::Release);
         }
         Ok(UpdateDeadline::Yield(1))
