@@ -300,6 +300,23 @@ async fn a_huge_arm_path_is_refused_at_once_naming_the_cap() {
 }
 
 #[tokio::test]
+async fn a_huge_arm_path_leaves_the_servers_stderr_small() {
+    let env = Env::with_plugins(&["hostile"]).await;
+    // Debug logging, as an operator chasing a problem would run it: every ARM request is logged.
+    let client = env.client((), &[]).await;
+    let started = Instant::now();
+    let result = call(&client, "long_path", json!({"count": 1 << 20})).await;
+    let elapsed = started.elapsed();
+    assert_eq!(error_kind(&result), "denied");
+    assert!(text_of(&result).contains("4096-byte cap"), "{}", text_of(&result));
+    client.cancel().await.unwrap();
+    let stderr = std::fs::read_to_string(env.stderr_log()).unwrap();
+    assert!(!stderr.contains(&"a".repeat(1000)), "the path was logged");
+    assert!(!stderr.contains("retrying"), "the request was retried:\n{stderr}");
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+}
+
+#[tokio::test]
 async fn a_get_many_over_the_path_cap_is_refused_whole_and_a_small_one_served() {
     let h = in_process(&["hostile"], CONFIG).await;
     let refused = h.call("many_paths", json!({"count": 1001})).await;
