@@ -283,7 +283,15 @@ impl ArmClient {
             request = request.header("content-type", "application/json").body(body.to_string());
         }
         let started = std::time::Instant::now();
-        let response = request.send().await.map_err(|e| Failure::Transport(without_url(&e)))?;
+        // A request reqwest cannot even build (an unparsable URL, a bad header value) fails the
+        // same way every time: refuse it rather than retry it.
+        let response = request.send().await.map_err(|e| {
+            if e.is_builder() {
+                Failure::Refused(format!("invalid request: {}", without_url(&e)))
+            } else {
+                Failure::Transport(without_url(&e))
+            }
+        })?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.text().await.map_err(|e| Failure::Transport(without_url(&e)))?;
@@ -407,11 +415,19 @@ fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
     text.len() >= prefix.len() && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
-/// The path of a URL, for logs (no host, no query).
+/// Most bytes of a URL's path repeated in a log line.
+const LOGGED_PATH_BYTES: usize = 512;
+
+/// The path of a URL, for logs (no host, no query), cut to [`LOGGED_PATH_BYTES`].
 fn path_of(url: &str) -> &str {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
     let path = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
-    path.split('?').next().unwrap_or(path)
+    let path = path.split('?').next().unwrap_or(path);
+    let mut cut = path.len().min(LOGGED_PATH_BYTES);
+    while !path.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &path[..cut]
 }
 
 /// reqwest errors print the URL; keep the message short and free of query strings.
@@ -432,4 +448,31 @@ pub(super) fn without_url(error: &reqwest::Error) -> String {
         source = s.source();
     }
     if detail.is_empty() { kind.to_string() } else { format!("{kind}: {detail}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_url_that_cannot_be_built_is_refused_at_once_and_never_retried() {
+        let target = ArmTarget {
+            endpoint: "http://not a host".into(),
+            service_id: "/s".into(),
+            api_version: "2024-05-01".into(),
+        };
+        let client = ArmClient::new(target, Credential::Static("t".to_string().into()))
+            .unwrap()
+            .with_retry_policy(retry::RetryPolicy { max_retries: 6, budget: Duration::from_secs(60) });
+        let started = std::time::Instant::now();
+        let error = client.send(Method::GET, &client.scope("apis").unwrap(), None, None).await.unwrap_err();
+        assert!(matches!(&error, ArmError::Refused(m) if m.starts_with("invalid request")), "{error:?}");
+        assert!(started.elapsed() < Duration::from_millis(200), "took {:?}: retried", started.elapsed());
+    }
+
+    #[test]
+    fn logged_paths_are_cut() {
+        let url = format!("http://h/{}?q=1", "é".repeat(1000));
+        assert!(path_of(&url).len() <= LOGGED_PATH_BYTES);
+    }
 }

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod credential;
+pub mod kql_guard;
 pub mod logs;
 pub mod retry;
 pub mod scope;

@@ -5,7 +5,8 @@
 //! plugin never names a URL; it names a path *relative to the service*, and this module makes
 //! sure the result stays under it. Refused: absolute URLs, `..` and `.` segments (also
 //! percent-encoded), empty segments, backslashes, control characters, full resource ids of
-//! other resources, and `providers/...` other than the service's Azure Monitor metrics.
+//! other resources, `providers/...` other than the service's Azure Monitor metrics, and paths
+//! longer than [`MAX_PATH_BYTES`] (refused before anything is parsed, sent or logged in full).
 //!
 //! Every accepted path also gets a *kind* — its collection names joined with `/`
 //! (`apis/inference-api/policies/policy` → `apis/policies`; `""` → `service`;
@@ -38,10 +39,34 @@ impl fmt::Display for ScopeError {
 const MONITOR_PROVIDERS: &[(&str, &str)] =
     &[("metrics", "metrics"), ("metricDefinitions", "metrics"), ("metricNamespaces", "metrics")];
 
+/// Longest path (query included) a plugin may ask for, in bytes. The longest real ARM paths
+/// under a service (a full resource id of an API operation's policy with a `$filter`) are a few
+/// hundred bytes; ARM itself refuses URLs over about 8 KiB. 4 KiB leaves room for long filters
+/// and keeps every path the host sends, retries or logs small.
+pub const MAX_PATH_BYTES: usize = 4096;
+
+/// At most this many characters of a refused path are repeated in the refusal.
+const SHOWN_PATH_CHARS: usize = 200;
+
+/// `path` for a message: quoted, and cut to [`SHOWN_PATH_CHARS`] characters with a marker.
+pub fn shown(path: &str) -> String {
+    match path.char_indices().nth(SHOWN_PATH_CHARS) {
+        None => format!("{path:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes in all)", &path[..cut], path.len()),
+    }
+}
+
 impl ScopedPath {
     /// Resolves `path` (relative to the service, or a full resource id under it) against the
     /// service id `service_id` (`/subscriptions/.../service/NAME`).
     pub fn resolve(service_id: &str, path: &str) -> Result<Self, ScopeError> {
+        if path.len() > MAX_PATH_BYTES {
+            return Err(ScopeError(format!(
+                "path {} refused: it is {} bytes long, more than the {MAX_PATH_BYTES}-byte cap on ARM paths",
+                shown(path),
+                path.len()
+            )));
+        }
         let refuse = |why: &str| Err(ScopeError(format!("path {path:?} refused: {why}")));
         if path.contains("://") || path.starts_with("//") {
             return refuse("absolute URLs are not allowed; give a path relative to the service");
@@ -176,6 +201,15 @@ mod tests {
 
     fn resolve(path: &str) -> Result<ScopedPath, ScopeError> {
         ScopedPath::resolve(SERVICE, path)
+    }
+
+    #[test]
+    fn a_path_over_the_length_cap_is_refused_naming_the_cap_and_not_repeated_in_full() {
+        let long = format!("apis/{}", "a".repeat(1 << 20));
+        let refusal = resolve(&long).unwrap_err().to_string();
+        assert!(refusal.contains("4096-byte cap"), "{refusal}");
+        assert!(refusal.len() < 400, "{} bytes", refusal.len());
+        assert!(resolve(&format!("apis/{}", "a".repeat(MAX_PATH_BYTES - 5))).is_ok());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod confirm;
 pub mod host_tools;
 pub mod pending;
+pub mod progress;
 pub mod registry;
 pub mod server;
 pub mod transport;

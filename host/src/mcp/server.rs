@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, InputRequiredResult,
-    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use super::confirm::{self, Channel, Decision};
 use super::host_tools;
 use super::pending::PendingPlans;
+use super::progress;
 use super::registry::{Registry, ToolEntry, ToolSource};
 use crate::changes::journal::ClientInfo;
 use crate::changes::{Applied, ChangeContext, ChangePipeline, MAX_PLAN_WRITES, Reviewed, ReviewedPlan};
@@ -481,23 +482,19 @@ impl ServerHandler for GatewayServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let progress: Option<ProgressSink> = context.meta.get_progress_token().map(|token| {
+        // Progress is coalesced and rate-limited (see `progress`), and its last report is sent
+        // before the result.
+        let forwarder = context.meta.get_progress_token().map(|token| {
             let peer = context.peer.clone();
-            let sink: ProgressSink = Arc::new(move |done, total, message| {
-                let mut param = ProgressNotificationParam::new(token.clone(), done);
-                if let Some(total) = total {
-                    param = param.with_total(total);
-                }
-                if let Some(message) = message {
-                    param = param.with_message(message);
-                }
+            let notify: progress::Notify = Arc::new(move |param| {
                 let peer = peer.clone();
-                tokio::spawn(async move {
+                Box::pin(async move {
                     let _ = peer.notify_progress(param).await;
-                });
+                })
             });
-            sink
+            progress::ProgressForwarder::start(token, self.inner.runtime.progress_interval(), notify)
         });
+        let progress = forwarder.as_ref().map(progress::ProgressForwarder::sink);
         let session = CallSession {
             progress,
             client: context.client_info().map(|i| ClientInfo { name: i.name, version: i.version }),
@@ -510,9 +507,13 @@ impl ServerHandler for GatewayServer {
                 None => self.run_tool(&request.name, arguments, &session).await,
             }
         };
-        tokio::select! {
+        let result = tokio::select! {
             result = work => result,
             _ = context.ct.cancelled() => Ok(error_result(&ToolError::Internal("the client cancelled the call".into())).into()),
+        };
+        if let Some(forwarder) = forwarder {
+            forwarder.finish().await;
         }
+        result
     }
 }

@@ -92,6 +92,12 @@ pub enum ToolError {
     /// The plugin ran past its deadline and was stopped.
     #[error("plugin {plugin:?} ran past its {deadline_ms} ms deadline and was stopped")]
     Timeout { plugin: String, deadline_ms: u64 },
+    /// Every call slot of the plugin stayed taken for the whole deadline of this call.
+    #[error(
+        "plugin {plugin:?} is busy: all {slots} of its call slots (max_concurrent_calls) stayed taken for this call's \
+         whole {deadline_ms} ms deadline; try again when its running calls end"
+    )]
+    Busy { plugin: String, slots: u32, deadline_ms: u64 },
     /// The plugin trapped (panic, out of memory, unreachable, ...).
     #[error("plugin {plugin:?} crashed: {reason}")]
     Crashed { plugin: String, reason: String },
@@ -107,7 +113,7 @@ impl ToolError {
             ToolError::Denied(_) => "denied",
             ToolError::Upstream { .. } => "upstream",
             ToolError::Internal(_) => "internal",
-            ToolError::Timeout { .. } => "timeout",
+            ToolError::Timeout { .. } | ToolError::Busy { .. } => "timeout",
             ToolError::Crashed { .. } => "crashed",
         }
     }

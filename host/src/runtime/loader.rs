@@ -120,8 +120,9 @@ impl Loader {
         describe_services.arm = None;
         describe_services.logs = None;
         let load_limits = Limits { deadline: std::time::Duration::from_secs(10), ..Limits::default() };
-        let mut store = Store::new(engine, CallState::new(describe_services, load_limits.memory_bytes, None));
-        let manifest = call_in_store(&mut store, ticker, load_limits, "<loader>", |store| {
+        let mut store = Store::new(engine, CallState::new(describe_services, &load_limits, None));
+        let deadline = std::time::Instant::now() + load_limits.deadline;
+        let manifest = call_in_store(&mut store, ticker, load_limits, deadline, "<loader>", None, |store| {
             let pre = pre.clone();
             Box::pin(async move {
                 let world = pre.instantiate_async(&mut *store).await?;
@@ -169,6 +170,7 @@ impl Loader {
             imports,
             services,
             pre,
+            calls: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_calls as usize)),
         })
     }
 }
@@ -248,6 +250,12 @@ fn check_contract(engine: &Engine, component: &Component) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Most tools one plugin may offer. Every tool costs every agent context on every session
+/// (the whole surface is meant to be about 15 tools), and each one is schema-compiled and
+/// listed by the host; 128 is far beyond any real plugin (the largest built-in has a handful)
+/// and keeps what one plugin can add to `tools/list` small.
+pub const MAX_TOOLS_PER_PLUGIN: usize = 128;
+
 fn validate_manifest(m: wit::Manifest) -> anyhow::Result<PluginManifest> {
     let name_ok = !m.name.is_empty()
         && m.name.len() <= 63
@@ -255,6 +263,14 @@ fn validate_manifest(m: wit::Manifest) -> anyhow::Result<PluginManifest> {
         && !m.name.starts_with('-');
     if !name_ok {
         anyhow::bail!("plugin name {:?} is invalid: use 1-63 characters of [a-z0-9-]", m.name);
+    }
+    if m.tools.len() > MAX_TOOLS_PER_PLUGIN {
+        anyhow::bail!(
+            "plugin {:?} declares {} tools, more than the {MAX_TOOLS_PER_PLUGIN} one plugin may offer; split it \
+             into several plugins",
+            m.name,
+            m.tools.len()
+        );
     }
     let mut tools = Vec::new();
     for tool in m.tools {

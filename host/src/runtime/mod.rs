@@ -10,11 +10,17 @@
 //!   cap (the store's limiter), and a cap on the size of its answer.
 //! - A trap, a timeout, a memory cap or an oversized answer becomes one typed tool error for
 //!   that call; the host and every other call carry on.
-//! - At most [`engine::MAX_CONCURRENT_CALLS`] instances exist at once; further calls wait.
+//! - At most [`engine::MAX_CONCURRENT_CALLS`] instances exist at once, and at most
+//!   `max_concurrent_calls` (config) of one plugin; further calls wait, and the wait counts
+//!   against their own deadline, so a plugin whose calls loop costs its own callers time, not
+//!   everybody's.
+//! - A call that runs wasm for more than one epoch tick moves to the plugin executor
+//!   ([`executor`]): the MCP transport's worker never runs a busy plugin for long.
 
 pub mod api;
 pub mod cache;
 pub mod engine;
+pub mod executor;
 pub mod grants;
 pub mod imports;
 pub mod loader;
@@ -23,6 +29,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use tokio::sync::Semaphore;
@@ -54,6 +61,8 @@ pub struct LoadedPlugin {
     pub imports: Vec<String>,
     pub(crate) services: PluginServices,
     pre: PluginWorldPre<CallState>,
+    /// One permit per call of this plugin that may run at once (`max_concurrent_calls`).
+    pub(crate) calls: Arc<Semaphore>,
 }
 
 impl LoadedPlugin {
@@ -93,6 +102,7 @@ pub struct Runtime {
     plugins: Vec<Arc<LoadedPlugin>>,
     failures: Vec<LoadFailure>,
     slots: Arc<Semaphore>,
+    progress_interval: std::time::Duration,
 }
 
 impl Runtime {
@@ -105,6 +115,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         PluginWorld::add_to_linker::<CallState, wasmtime::component::HasSelf<CallState>>(&mut linker, |s| s)?;
         let cache = CompileCache::new(&engine, options.cache_dir.clone());
+        let progress_interval = options.config.progress_interval()?;
 
         let mut sources = if options.builtins { loader::builtin_sources() } else { Vec::new() };
         if let Some(dir) = &options.plugins_dir {
@@ -193,7 +204,14 @@ impl Runtime {
             plugins,
             failures,
             slots: Arc::new(Semaphore::new(engine::MAX_CONCURRENT_CALLS as usize)),
+            progress_interval,
         })
+    }
+
+    /// The shortest gap between two progress notifications of one call (config
+    /// `[defaults] progress_interval_ms`).
+    pub fn progress_interval(&self) -> std::time::Duration {
+        self.progress_interval
     }
 
     /// The loaded plugins, in load order.
@@ -215,20 +233,42 @@ impl Runtime {
         arguments: &str,
         progress: Option<ProgressSink>,
     ) -> Result<ToolOutcome, ToolError> {
-        let _slot =
-            self.slots.acquire().await.map_err(|_| ToolError::Internal("the runtime is shutting down".into()))?;
-        let state = CallState::new(plugin.services.clone(), plugin.limits.memory_bytes, progress);
-        let mut store = Store::new(&self.engine, state);
+        let limits = plugin.limits;
+        let deadline = Instant::now() + limits.deadline;
         let name = plugin.manifest.name.clone();
-        let pre = plugin.pre.clone();
+        // Waiting for a slot counts against this call's deadline: calls of a plugin whose calls
+        // all hang queue behind each other and time out, and nobody else waits.
+        let busy = || ToolError::Busy {
+            plugin: name.clone(),
+            slots: limits.max_concurrent_calls,
+            deadline_ms: limits.deadline.as_millis() as u64,
+        };
+        let closed = |_| ToolError::Internal("the runtime is shutting down".into());
+        let own_slot = tokio::time::timeout_at(deadline.into(), plugin.calls.clone().acquire_owned())
+            .await
+            .map_err(|_| busy())?
+            .map_err(closed)?;
+        let slot = tokio::time::timeout_at(deadline.into(), self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| busy())?
+            .map_err(closed)?;
+        let state = CallState::new(plugin.services.clone(), &limits, progress);
+        let mut store = Store::new(&self.engine, state);
+        let (pre, ticker, plugin_name) = (plugin.pre.clone(), self.ticker.clone(), name.clone());
         let (tool_owned, args_owned) = (tool.to_string(), arguments.to_string());
-        let answer = call_in_store(&mut store, &self.ticker, plugin.limits, &name, move |store| {
-            Box::pin(async move {
-                let world = pre.instantiate_async(&mut *store).await?;
-                world.aigw_plugin_plugin().call_call_tool(&mut *store, &tool_owned, &args_owned).await
+        let yielded = Arc::new(AtomicBool::new(false));
+        let on_yield = yielded.clone();
+        let work: executor::CallFuture<_> = Box::pin(async move {
+            let _slots = (own_slot, slot);
+            call_in_store(&mut store, &ticker, limits, deadline, &plugin_name, Some(on_yield), move |store| {
+                Box::pin(async move {
+                    let world = pre.instantiate_async(&mut *store).await?;
+                    world.aigw_plugin_plugin().call_call_tool(&mut *store, &tool_owned, &args_owned).await
+                })
             })
-        })
-        .await?;
+            .await
+        });
+        let answer = executor::run(work, yielded).await?;
         let outcome = answer.map_err(from_wit_error)?;
         let outcome = convert_outcome(&name, outcome)?;
         let size = outcome_size(&outcome);
@@ -242,14 +282,18 @@ impl Runtime {
     }
 }
 
-/// Runs `f` on `store` under `limits`: memory cap, epoch deadline (yielding to the executor
-/// every tick), and a wall-clock timeout covering time spent in host imports. Whatever the
-/// plugin wrote to stderr/stdout is logged afterwards, also after a failure.
+/// Runs `f` on `store` under `limits` until `deadline`: memory cap, epoch deadline (yielding
+/// to the executor every tick, and setting `yielded` when it does so after running for
+/// [`executor::MOVE_AFTER`]), and a wall-clock timeout
+/// covering time spent in host imports. Whatever the plugin wrote to stderr/stdout is logged
+/// afterwards, also after a failure.
 pub(crate) async fn call_in_store<R, F>(
     store: &mut Store<CallState>,
     ticker: &EpochTicker,
     limits: Limits,
+    deadline: Instant,
     plugin: &str,
+    yielded: Option<Arc<AtomicBool>>,
     f: F,
 ) -> Result<R, ToolError>
 where
@@ -257,13 +301,24 @@ where
 {
     store.limiter(|state| state.limiter());
     let _running = ticker.running();
-    let deadline = Instant::now() + limits.deadline;
     store.set_epoch_deadline(1);
+    let started = Instant::now();
     store.epoch_deadline_callback(move |_| {
-        if Instant::now() >= deadline { Ok(UpdateDeadline::Interrupt) } else { Ok(UpdateDeadline::Yield(1)) }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        // A short call that merely straddles a tick stays where it is; one that has run for
+        // a whole tick is a long call and moves (see `executor`).
+        if let Some(yielded) = &yielded
+            && now - started >= executor::MOVE_AFTER
+        {
+            yielded.store(true, Ordering::Release);
+        }
+        Ok(UpdateDeadline::Yield(1))
     });
-    let outcome = tokio::time::timeout(limits.deadline, f(store)).await;
-    imports::flush_captured_output(store.data());
+    let outcome = tokio::time::timeout_at(deadline.into(), f(store)).await;
+    imports::flush_captured_output(store.data_mut());
     let deadline_ms = limits.deadline.as_millis() as u64;
     match outcome {
         Err(_elapsed) => Err(ToolError::Timeout { plugin: plugin.into(), deadline_ms }),
@@ -277,6 +332,12 @@ fn classify_trap(plugin: &str, error: &wasmtime::Error, limits: Limits, state: &
         return ToolError::Timeout { plugin: plugin.into(), deadline_ms: limits.deadline.as_millis() as u64 };
     }
     let text = format!("{error:#}");
+    if is_stack_overflow(error, &text) {
+        return ToolError::Crashed {
+            plugin: plugin.into(),
+            reason: "it overflowed its stack (too deep a recursion, or too large local variables)".into(),
+        };
+    }
     if text.contains("growing memory") || text.contains("memory limit") || text.contains("memory allocation") {
         return ToolError::Crashed {
             plugin: plugin.into(),
@@ -295,6 +356,62 @@ fn classify_trap(plugin: &str, error: &wasmtime::Error, limits: Limits, state: &
         None => trap,
     };
     ToolError::Crashed { plugin: plugin.into(), reason }
+}
+
+/// Lowest faulting address taken for a guest's shadow-stack overflow. Rust (and C) guests keep
+/// their stack in linear memory below the data, growing down from 1 MiB towards address 0; one
+/// frame past the bottom wraps the 32-bit stack pointer to just below 4 GiB, where no memory
+/// can be (linear memories are capped at [`engine::MAX_MEMORY_CAP`], 1 GiB). Anything in the
+/// top 256 MiB of the address space is such a wrapped frame (frames larger than that do not
+/// exist in practice), never a heap bug reaching past the end of memory.
+const SHADOW_STACK_WRAP: u64 = 0xF000_0000;
+
+/// Fewest captured frames that make an out-of-bounds trap inside a recursion a stack overflow.
+/// wasmtime captures at most 20 frames by default; a recursion that ran out of stack fills them
+/// all with the few functions of its cycle.
+const RECURSION_FRAMES: usize = 16;
+
+/// Whether a trap is a stack overflow:
+/// - wasmtime's own `Trap::StackOverflow` ("call stack exhausted": the wasm call stack);
+/// - an out-of-bounds access at a wrapped shadow-stack address (see [`SHADOW_STACK_WRAP`]), when
+///   wasmtime adds "memory fault at wasm address 0x… in linear memory of size 0x…" (it does
+///   for accesses caught by a signal);
+/// - an out-of-bounds access with a backtrace full of one recursion cycle (at most 3 distinct
+///   functions over at least [`RECURSION_FRAMES`] frames). wasmtime 48 gives no address when
+///   the access is bounds-checked explicitly, and a Rust guest's overflowing frame is usually
+///   zeroed with `memory.fill`, which is: a test checks what it really reports.
+fn is_stack_overflow(error: &wasmtime::Error, text: &str) -> bool {
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::StackOverflow) => true,
+        Some(wasmtime::Trap::MemoryOutOfBounds) => {
+            fault_address(text).is_some_and(|at| at >= SHADOW_STACK_WRAP) || in_deep_recursion(error)
+        }
+        _ => false,
+    }
+}
+
+/// Whether the trap's backtrace is one recursion cycle, [`RECURSION_FRAMES`] deep or more.
+fn in_deep_recursion(error: &wasmtime::Error) -> bool {
+    let Some(trace) = error.downcast_ref::<wasmtime::WasmBacktrace>() else { return false };
+    let frames = trace.frames();
+    if frames.len() < RECURSION_FRAMES {
+        return false;
+    }
+    let mut functions: Vec<(Option<&str>, u32)> = Vec::new();
+    for frame in frames {
+        let function = (frame.module().name(), frame.func_index());
+        if !functions.contains(&function) {
+            functions.push(function);
+        }
+    }
+    functions.len() <= 3
+}
+
+/// The faulting wasm address in a wasmtime memory-fault message, if there is one.
+fn fault_address(text: &str) -> Option<u64> {
+    let hex = text.split("memory fault at wasm address 0x").nth(1)?;
+    let end = hex.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(hex.len());
+    u64::from_str_radix(&hex[..end], 16).ok()
 }
 
 /// The message of the last Rust panic in a plugin's stderr, with its location.
