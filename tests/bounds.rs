@@ -58,7 +58,8 @@ async fn in_process(stems: &[&str], config: &str) -> InProcess {
         .await
         .unwrap(),
     );
-    let options = ServerOptions { instructions: "test".into(), read_only: true, skip_confirmation: false };
+    let options =
+        ServerOptions { instructions: "test".into(), read_only: true, skip_confirmation: false, sandbox: None };
     let server = GatewayServer::new(runtime.clone(), None, options);
     InProcess { server, runtime, _dir: dir, _sandbox: sandbox }
 }

@@ -50,7 +50,8 @@ async fn harness(stems: &[&str], config: &str) -> Harness {
         .unwrap(),
     );
     let journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
-    let options = ServerOptions { instructions: "test".into(), read_only: false, skip_confirmation: false };
+    let options =
+        ServerOptions { instructions: "test".into(), read_only: false, skip_confirmation: false, sandbox: None };
     let server = GatewayServer::new(runtime.clone(), Some(Arc::new(ChangePipeline::new(arm, journal))), options);
     Harness { server, runtime, _dir: dir, _sandbox: sandbox }
 }

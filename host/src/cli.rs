@@ -323,7 +323,8 @@ async fn serve(global: GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
          Changes are real. {TOOL_GUIDANCE}"
     );
     let journal = args.server.journal.clone().unwrap_or_else(default_journal_path);
-    run_server(global, args.server, target, credential, logs, instructions, journal).await
+    let governed = Governed { target, credential, logs, instructions, journal, sandbox: None };
+    run_server(global, args.server, governed).await
 }
 
 async fn sandbox(global: GlobalArgs, args: SandboxArgs) -> anyhow::Result<()> {
@@ -338,16 +339,16 @@ async fn sandbox(global: GlobalArgs, args: SandboxArgs) -> anyhow::Result<()> {
         .journal
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join(format!("aigw-sandbox-journal-{}.jsonl", std::process::id())));
-    let result = run_server(
-        global,
-        args.server,
-        sandbox.target.clone(),
-        sandbox.credential.clone(),
-        Some(logs),
+    let controls = Arc::new(crate::sandbox::SandboxControls::new(&sandbox.emulator.base_url));
+    let governed = Governed {
+        target: sandbox.target.clone(),
+        credential: sandbox.credential.clone(),
+        logs: Some(logs),
         instructions,
-        journal.clone(),
-    )
-    .await;
+        journal: journal.clone(),
+        sandbox: Some(controls),
+    };
+    let result = run_server(global, args.server, governed).await;
     sandbox.emulator.shutdown().await;
     if temporary_journal {
         let _ = std::fs::remove_file(&journal);
@@ -355,15 +356,19 @@ async fn sandbox(global: GlobalArgs, args: SandboxArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn run_server(
-    global: GlobalArgs,
-    server_args: ServerArgs,
+/// What a server governs and with what: the service, its credential and telemetry, the
+/// journal, and in sandbox mode the emulator's controls.
+struct Governed {
     target: ArmTarget,
     credential: Credential,
     logs: Option<LogsClient>,
     instructions: String,
     journal: PathBuf,
-) -> anyhow::Result<()> {
+    sandbox: Option<Arc<crate::sandbox::SandboxControls>>,
+}
+
+async fn run_server(global: GlobalArgs, server_args: ServerArgs, governed: Governed) -> anyhow::Result<()> {
+    let Governed { target, credential, logs, instructions, journal, sandbox } = governed;
     let arm = ArmClient::new(target, credential)?;
     let mut options = global.runtime_options(global.config()?);
     options.arm = Some(arm.clone());
@@ -376,6 +381,7 @@ async fn run_server(
         instructions,
         read_only: server_args.read_only,
         skip_confirmation: server_args.dangerously_skip_confirmation,
+        sandbox,
     };
     let server = GatewayServer::new(runtime, Some(changes), options);
     tracing::info!(tools = server.registry().tools().len(), read_only = server_args.read_only, "MCP server ready");
@@ -403,7 +409,8 @@ async fn plugins_list(global: GlobalArgs) -> anyhow::Result<()> {
     let options = global.runtime_options(global.config()?);
     let dir = options.plugins_dir.clone();
     let runtime = Arc::new(Runtime::load(options).await?);
-    let options = ServerOptions { instructions: String::new(), read_only: false, skip_confirmation: false };
+    let options =
+        ServerOptions { instructions: String::new(), read_only: false, skip_confirmation: false, sandbox: None };
     let server = GatewayServer::new(runtime.clone(), None, options);
     println!("plugin directory: {}", dir.map(|d| d.display().to_string()).unwrap_or_default());
     for plugin in runtime.plugins() {

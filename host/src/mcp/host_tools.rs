@@ -1,8 +1,10 @@
-//! The host's own tools, over the change journal: `list_changes` and `rollback_change`.
+//! The host's own tools: over the change journal (`list_changes`, `rollback_change`) and, in
+//! `sandbox` mode only, over the local emulator's simulated clock and outages (`sandbox_*`).
 //!
-//! They are not plugins because the journal is the host's: no plugin can read it. A rollback is
-//! still a plan, so it goes through the same confirmation, `If-Match` apply and journal as any
-//! plugin's write.
+//! They are not plugins because the journal and the sandbox are the host's: no plugin can read
+//! the one or drive the other. A rollback is still a plan, so it goes through the same
+//! confirmation, `If-Match` apply and journal as any plugin's write. The sandbox controls change
+//! only the local simulation, never the governed service, so they act directly.
 
 use serde_json::{Value, json};
 
@@ -10,6 +12,76 @@ use super::registry::HostTool;
 use crate::changes::ChangePipeline;
 use crate::changes::journal::Change;
 use crate::runtime::api::{ToolDecl, ToolError, ToolOutcome};
+use crate::runtime::imports::ProgressSink;
+use crate::sandbox::{MAX_ADVANCE_MINUTES, SandboxControls};
+
+/// What host tools work on: the journal (where changes can be applied) and the sandbox.
+pub struct HostContext<'a> {
+    pub changes: Option<&'a ChangePipeline>,
+    pub sandbox: Option<&'a SandboxControls>,
+    pub progress: Option<ProgressSink>,
+}
+
+/// Declarations of the sandbox-only tools.
+pub fn sandbox_declarations() -> Vec<(HostTool, ToolDecl)> {
+    let decl = |name: &str, title: &str, description: &str, schema: Value, read_only: bool| ToolDecl {
+        name: name.into(),
+        title: Some(title.into()),
+        description: description.into(),
+        input_schema: schema,
+        output_schema: None,
+        read_only,
+        destructive: false,
+        idempotent: read_only,
+    };
+    vec![
+        (
+            HostTool::SandboxClock,
+            decl(
+                "sandbox_clock",
+                "Sandbox clock",
+                "SANDBOX ONLY (this tool exists only when the server runs against its local emulator): the \
+                 simulated clock (now, history start, requests simulated) and the backend outages switched on \
+                 with sandbox_set_outage, with the simulated minutes timed ones have left.",
+                json!({"type": "object", "properties": {}, "additionalProperties": false}),
+                true,
+            ),
+        ),
+        (
+            HostTool::SandboxAdvanceClock,
+            decl(
+                "sandbox_advance_clock",
+                "Advance the sandbox clock",
+                "SANDBOX ONLY: simulate N more minutes of the demo tenant's traffic under the policies in force \
+                 now (the emulator's clock stands still otherwise), so metrics and logs show what a change did. \
+                 Sends progress notifications while it simulates. Timed outages end at their minute.",
+                json!({"type": "object", "properties": {
+                    "minutes": {"type": "integer", "minimum": 1, "maximum": MAX_ADVANCE_MINUTES,
+                                "description": "Simulated minutes to add, e.g. 60 for an hour, 1440 for a day."}
+                }, "required": ["minutes"], "additionalProperties": false}),
+                false,
+            ),
+        ),
+        (
+            HostTool::SandboxSetOutage,
+            decl(
+                "sandbox_set_outage",
+                "Switch a sandbox backend outage",
+                "SANDBOX ONLY: take a backend of the local emulator down (it answers 503, or refuses \
+                 connections) or bring it back, optionally for N minutes of simulated time — a failover drill \
+                 without touching Azure. Then advance the clock and read the traffic per backend.",
+                json!({"type": "object", "properties": {
+                    "backend_id": {"type": "string", "pattern": "^[A-Za-z0-9._~-]{1,80}$", "description": "e.g. aoai-eastus"},
+                    "enabled": {"type": "boolean", "description": "true: the outage starts now; false: it ends now."},
+                    "minutes": {"type": "integer", "minimum": 1, "maximum": MAX_ADVANCE_MINUTES,
+                                "description": "End the outage after this many simulated minutes."},
+                    "mode": {"type": "string", "enum": ["503", "connectionFailure"], "default": "503"}
+                }, "required": ["backend_id", "enabled"], "additionalProperties": false}),
+                false,
+            ),
+        ),
+    ]
+}
 
 /// Declarations of the host tools.
 pub fn declarations() -> Vec<(HostTool, ToolDecl)> {
@@ -68,10 +140,13 @@ pub fn declarations() -> Vec<(HostTool, ToolDecl)> {
 }
 
 /// Runs a host tool.
-pub async fn call(tool: HostTool, pipeline: &ChangePipeline, arguments: &Value) -> Result<ToolOutcome, ToolError> {
+pub async fn call(tool: HostTool, context: HostContext<'_>, arguments: &Value) -> Result<ToolOutcome, ToolError> {
+    let unavailable = || ToolError::Denied("this server cannot apply changes".into());
+    let no_sandbox = || ToolError::Denied("the sandbox controls exist only in sandbox mode".into());
     match tool {
-        HostTool::ListChanges => list_changes(pipeline, arguments),
+        HostTool::ListChanges => list_changes(context.changes.ok_or_else(unavailable)?, arguments),
         HostTool::RollbackChange => {
+            let pipeline = context.changes.ok_or_else(unavailable)?;
             let id = arguments["change_id"].as_str().unwrap_or_default();
             let force = arguments["force"].as_bool().unwrap_or(false);
             let changes = pipeline.journal().changes().map_err(|e| ToolError::Internal(format!("{e:#}")))?;
@@ -85,6 +160,53 @@ pub async fn call(tool: HostTool, pipeline: &ChangePipeline, arguments: &Value) 
             }
             let plan = crate::changes::rollback::plan_rollback(pipeline, &change, force).await?;
             Ok(ToolOutcome::Plan(plan))
+        }
+        HostTool::SandboxClock => {
+            let clock = context.sandbox.ok_or_else(no_sandbox)?.clock().await?;
+            let text = format!(
+                "Sandbox clock: {} ({} simulated minutes since {}).",
+                clock["now"].as_str().unwrap_or("?"),
+                clock["simulatedMinutes"],
+                clock["historyStart"].as_str().unwrap_or("?")
+            );
+            Ok(ToolOutcome::Result { text, structured: Some(clock) })
+        }
+        HostTool::SandboxAdvanceClock => {
+            let minutes = arguments["minutes"].as_u64().unwrap_or(1);
+            let done = context.sandbox.ok_or_else(no_sandbox)?.advance(minutes, context.progress).await?;
+            let mut text = format!(
+                "Simulated {minutes} minute(s): the sandbox clock is now {} ({} requests simulated).",
+                done["now"].as_str().unwrap_or("?"),
+                done["requestsSimulated"]
+            );
+            for ended in done["outagesEnded"].as_array().into_iter().flatten() {
+                text.push_str(&format!(
+                    " The outage of {} ended at {}.",
+                    ended["backend"].as_str().unwrap_or("?"),
+                    ended["endedAt"].as_str().unwrap_or("?")
+                ));
+            }
+            Ok(ToolOutcome::Result { text, structured: Some(done) })
+        }
+        HostTool::SandboxSetOutage => {
+            let backend = arguments["backend_id"].as_str().unwrap_or_default();
+            let enabled = arguments["enabled"].as_bool().unwrap_or(false);
+            let minutes = arguments["minutes"].as_u64();
+            let mode = arguments["mode"].as_str();
+            let done = context.sandbox.ok_or_else(no_sandbox)?.set_outage(backend, enabled, minutes, mode).await?;
+            let name = done["backend"].as_str().unwrap_or(backend);
+            let text = match (enabled, minutes) {
+                (false, _) => format!("The outage of {name} is over (sandbox): it answers again."),
+                (true, Some(m)) => format!(
+                    "{name} is down in the sandbox for {m} simulated minute(s), from {}.",
+                    done["now"].as_str().unwrap_or("now")
+                ),
+                (true, None) => format!(
+                    "{name} is down in the sandbox from {} until you switch it back.",
+                    done["now"].as_str().unwrap_or("now")
+                ),
+            };
+            Ok(ToolOutcome::Result { text, structured: Some(done) })
         }
     }
 }

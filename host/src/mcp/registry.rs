@@ -33,6 +33,20 @@ pub enum ToolSource {
 pub enum HostTool {
     ListChanges,
     RollbackChange,
+    /// Sandbox only: the simulated clock.
+    SandboxClock,
+    /// Sandbox only: simulate minutes of traffic.
+    SandboxAdvanceClock,
+    /// Sandbox only: switch a backend outage.
+    SandboxSetOutage,
+}
+
+impl HostTool {
+    /// Whether the tool acts on the local sandbox directly instead of planning a change to the
+    /// governed service: no plan, no confirmation, no `dry_run`, not hidden by read-only mode.
+    pub fn acts_on_sandbox(self) -> bool {
+        matches!(self, HostTool::SandboxClock | HostTool::SandboxAdvanceClock | HostTool::SandboxSetOutage)
+    }
 }
 
 /// Tool names the host owns, whether or not this server offers them right now (the journal
@@ -64,6 +78,8 @@ pub struct ToolEntry {
     pub tool: Tool,
     /// Not listed and refused (write tools in read-only mode).
     pub hidden: bool,
+    /// Answers with plans (a plugin's or the host's write tool); sandbox controls do not.
+    plans: bool,
     /// The validators for `tool`'s input schema (with `dry_run` for writes) and `decl`'s
     /// output schema, compiled on first use: the loader already proved they compile, and a
     /// start should not pay for tools never called.
@@ -86,7 +102,7 @@ impl ToolEntry {
 
     /// Whether the tool answers with plans.
     pub fn is_write(&self) -> bool {
-        !self.decl.read_only
+        self.plans
     }
 
     /// Checks `arguments` against the input schema; the first violation names its field.
@@ -214,8 +230,9 @@ impl ToolEntry {
     /// An entry for `decl`, whose schemas the loader (or, for host tools, this module's tests)
     /// checked against the JSON Schema meta-schema.
     fn new(name: String, source: ToolSource, decl: ToolDecl, read_only: bool) -> Self {
+        let plans = !decl.read_only && !matches!(source, ToolSource::Host(tool) if tool.acts_on_sandbox());
         let mut schema = decl.input_schema.clone();
-        if !decl.read_only {
+        if plans {
             if schema.get("properties").is_none() {
                 schema["properties"] = json!({});
             }
@@ -242,8 +259,8 @@ impl ToolEntry {
             Some(true),
         );
         tool = tool.with_annotations(annotations);
-        let hidden = read_only && !decl.read_only;
-        Self { name, source, decl, tool, hidden, input: OnceLock::new(), output: OnceLock::new() }
+        let hidden = read_only && plans;
+        Self { name, source, decl, tool, hidden, plans, input: OnceLock::new(), output: OnceLock::new() }
     }
 }
 
@@ -259,14 +276,18 @@ mod tests {
         for name in ["list_subscriptions", "my_sandbox_tool", "changes_list"] {
             assert!(reserved(name).is_none(), "{name}");
         }
-        for (_, decl) in crate::mcp::host_tools::declarations() {
+        let every =
+            crate::mcp::host_tools::declarations().into_iter().chain(crate::mcp::host_tools::sandbox_declarations());
+        for (_, decl) in every {
             assert!(reserved(&decl.name).is_some(), "every host tool's name is reserved: {}", decl.name);
         }
     }
 
     #[test]
     fn the_host_tools_schemas_are_valid_json_schemas_that_compile() {
-        for (tool, decl) in crate::mcp::host_tools::declarations() {
+        let every =
+            crate::mcp::host_tools::declarations().into_iter().chain(crate::mcp::host_tools::sandbox_declarations());
+        for (tool, decl) in every {
             let entry = ToolEntry::new(decl.name.clone(), ToolSource::Host(tool), decl.clone(), false);
             let input = Value::Object(entry.tool.input_schema.as_ref().clone());
             jsonschema::meta::validate(&input).unwrap_or_else(|e| panic!("{}: {e}", decl.name));

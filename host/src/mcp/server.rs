@@ -32,6 +32,7 @@ use crate::changes::{Applied, ChangeContext, ChangePipeline, MAX_PLAN_WRITES, Re
 use crate::runtime::api::{Plan, ToolError, ToolOutcome};
 use crate::runtime::imports::ProgressSink;
 use crate::runtime::{Grants, Runtime};
+use crate::sandbox::SandboxControls;
 
 /// How often a plan that keeps going stale is re-made before giving up.
 const MAX_REPLANS: usize = 3;
@@ -61,6 +62,7 @@ struct Inner {
     runtime: Arc<Runtime>,
     registry: Registry,
     changes: Option<Arc<ChangePipeline>>,
+    sandbox: Option<Arc<SandboxControls>>,
     instructions: String,
     skip_confirmation: bool,
     pending: PendingPlans,
@@ -71,13 +73,18 @@ pub struct ServerOptions {
     pub instructions: String,
     pub read_only: bool,
     pub skip_confirmation: bool,
+    /// The sandbox's clock and outage controls (`sandbox` mode only; their tools exist only then).
+    pub sandbox: Option<Arc<SandboxControls>>,
 }
 
 impl GatewayServer {
     /// A server exposing `runtime`'s plugins and, when `changes` is given, the change journal
     /// tools. Without `changes`, plans cannot be applied (only dry runs).
     pub fn new(runtime: Arc<Runtime>, changes: Option<Arc<ChangePipeline>>, options: ServerOptions) -> Self {
-        let host_tools = if changes.is_some() { host_tools::declarations() } else { Vec::new() };
+        let mut host_tools = if changes.is_some() { host_tools::declarations() } else { Vec::new() };
+        if options.sandbox.is_some() {
+            host_tools.extend(host_tools::sandbox_declarations());
+        }
         let registry = Registry::build(&runtime, options.read_only, &host_tools);
         if options.skip_confirmation && !options.read_only {
             tracing::warn!(
@@ -89,6 +96,7 @@ impl GatewayServer {
                 runtime,
                 registry,
                 changes,
+                sandbox: options.sandbox,
                 instructions: options.instructions,
                 skip_confirmation: options.skip_confirmation,
                 pending: PendingPlans::default(),
@@ -194,8 +202,12 @@ impl GatewayServer {
                 self.inner.runtime.call(plugin, &entry.decl.name, &arguments.to_string(), progress).await
             }
             ToolSource::Host(tool) => {
-                let changes = self.changes()?;
-                host_tools::call(*tool, changes, arguments).await
+                let context = host_tools::HostContext {
+                    changes: self.inner.changes.as_deref(),
+                    sandbox: self.inner.sandbox.as_deref(),
+                    progress,
+                };
+                host_tools::call(*tool, context, arguments).await
             }
         }
     }
