@@ -229,6 +229,36 @@ async def test_one_change_is_reverted_and_a_later_one_on_the_same_policy_survive
         assert reverted["revertedBy"], reverted
 
 
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_prompts_completion_and_resources_from_the_python_sdk(workdir, mode):
+    """Start a workflow from its prompt, complete ids, open a change and a policy as resources."""
+    from mcp import types
+
+    async def confirm(context, params):
+        return types.ElicitResult(action="accept", content={"apply": True})
+
+    async with Client(sandbox(workdir), mode=mode, elicitation_callback=confirm) as client:
+        prompts = await client.list_prompts()
+        assert {"quota_change", "failover_drill", "semantic_cache_rollout"} <= {p.name for p in prompts.prompts}
+        prompt = await client.get_prompt("quota_change", {"subscription_id": "growth", "tpm": "100000"})
+        assert "what_if_quota" in prompt.messages[0].content.text
+
+        done = await client.complete(types.PromptReference(type="ref/prompt", name="quota_change"), {"name": "subscription_id", "value": "gro"})
+        assert done.completion.values == ["growth"], done
+        done = await client.complete(types.PromptReference(type="ref/prompt", name="failover_drill"), {"name": "api_id", "value": "inf"})
+        assert done.completion.values == ["inference-api"], done
+
+        changed = await client.call_tool("update_quota", {"subscription_id": "growth", "tpm": 100000})
+        assert changed.is_error is False, changed.content[0].text
+        uri = f"aigw://changes/{changed.structured_content['changeId']}"
+        listed = await client.list_resources()
+        assert uri in {str(r.uri) for r in listed.resources}, listed
+        change = await client.read_resource(uri)
+        assert '"status": "applied"' in change.contents[0].text
+        policy = await client.read_resource("aigw://policies/apis/inference-api")
+        assert 'tokens-per-minute="100000"' in policy.contents[0].text
+
+
 async def test_what_if_quota_shows_the_effect_of_a_cut_before_anything_is_enforced(workdir):
     async with Client(sandbox(workdir), mode="legacy") as client:
         cut = await client.call_tool("what_if_quota", {"subscription_id": "growth", "tpm": 100000, "days": 2})

@@ -1,10 +1,14 @@
-//! The MCP surface: the server handler, the tool registry, confirmation, and the transports.
+//! The MCP surface: the server handler, the tool registry, confirmation, prompts, resources,
+//! completion, and the transports.
 
+pub mod completion;
 pub mod confirm;
 pub mod host_tools;
 pub mod pending;
 pub mod progress;
+pub mod prompts;
 pub mod registry;
+pub mod resources;
 pub mod server;
 pub mod transport;
 

@@ -15,18 +15,22 @@
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, InputRequiredResult,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult, CompletionInfo,
+    ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation, InputRequiredResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
+use super::completion::Completer;
 use super::confirm::{self, Channel, Decision};
 use super::host_tools;
 use super::pending::PendingPlans;
 use super::progress;
 use super::registry::{Registry, ToolEntry, ToolSource};
+use super::{prompts, resources};
 use crate::changes::journal::ClientInfo;
 use crate::changes::{Applied, ChangeContext, ChangePipeline, MAX_PLAN_WRITES, Reviewed, ReviewedPlan};
 use crate::runtime::api::{Plan, ToolError, ToolOutcome};
@@ -63,6 +67,7 @@ struct Inner {
     registry: Registry,
     changes: Option<Arc<ChangePipeline>>,
     sandbox: Option<Arc<SandboxControls>>,
+    completer: Completer,
     instructions: String,
     skip_confirmation: bool,
     pending: PendingPlans,
@@ -97,6 +102,7 @@ impl GatewayServer {
                 registry,
                 changes,
                 sandbox: options.sandbox,
+                completer: Completer::default(),
                 instructions: options.instructions,
                 skip_confirmation: options.skip_confirmation,
                 pending: PendingPlans::default(),
@@ -473,12 +479,96 @@ fn refused_read_only(name: &str) -> CallToolResult {
 
 impl ServerHandler for GatewayServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(
-                Implementation::new("azure-ai-gateway-mcp", env!("CARGO_PKG_VERSION"))
-                    .with_title("Azure AI Gateway (API Management) governance"),
-            )
-            .with_instructions(self.inner.instructions.clone())
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .enable_resources()
+                .enable_completions()
+                .build(),
+        )
+        .with_server_info(
+            Implementation::new("azure-ai-gateway-mcp", env!("CARGO_PKG_VERSION"))
+                .with_title("Azure AI Gateway (API Management) governance"),
+        )
+        .with_instructions(self.inner.instructions.clone())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let resources = match self.inner.changes.as_deref() {
+            Some(changes) => resources::list(changes).await?,
+            None => Vec::new(),
+        };
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(resources::templates()))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let changes = self
+            .inner
+            .changes
+            .as_deref()
+            .ok_or_else(|| McpError::resource_not_found("this server has no journal or service to read", None))?;
+        let contents = resources::read(changes, &request.uri).await?;
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let context = request.context.and_then(|c| c.arguments).unwrap_or_default();
+        let known = match request.r#ref.as_prompt_name() {
+            Some(prompt) => prompts::argument_names(prompt).contains(&request.argument.name.as_str()),
+            None => true, // a resource template's variable
+        };
+        let info = if known {
+            self.inner
+                .completer
+                .complete(self.inner.changes.as_deref(), &request.argument.name, &request.argument.value, &context)
+                .await
+        } else {
+            CompletionInfo::default()
+        };
+        Ok(CompleteResult::new(info))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let arguments: std::collections::BTreeMap<String, String> = request
+            .arguments
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .collect();
+        Ok(prompts::get(&request.name, &arguments)?.into())
     }
 
     async fn list_tools(
