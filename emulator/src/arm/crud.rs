@@ -172,6 +172,22 @@ pub fn written(created: bool, body: Value, etag: &str) -> ArmResponse {
     ArmResponse::new(if created { StatusCode::CREATED } else { StatusCode::OK }, Some(body), Some(etag.to_string()))
 }
 
+/// The answer of a long-running write (API, named value) that the emulator finished at once:
+/// `properties.provisioningState` is `Succeeded` (Azure's first answer says `InProgress`).
+pub fn finished_operation(mut body: Value) -> Value {
+    if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
+        p.insert("provisioningState".into(), Value::String("Succeeded".into()));
+    }
+    body
+}
+
+/// DELETE of a resource whose delete Azure runs as a long-running operation (APIs, users): the
+/// spec's answers are 202 (accepted, poll) and 204 (done); the emulator is done at once, so it
+/// is always 204, whether or not there was something to delete.
+pub fn deleted_long_running() -> ArmResponse {
+    ArmResponse::new(StatusCode::NO_CONTENT, None, None)
+}
+
 /// 200 when something was deleted, 204 when there was nothing to delete.
 pub fn deleted(existed: bool) -> ArmResponse {
     ArmResponse::new(if existed { StatusCode::OK } else { StatusCode::NO_CONTENT }, None, None)
