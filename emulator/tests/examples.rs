@@ -1,0 +1,550 @@
+//! Replays Microsoft's published REST examples (`x-ms-examples` of `Azure/azure-rest-api-specs`,
+//! kept in `tests/examples/`, see its README for source, commits and licence) against a fresh
+//! emulator and checks that the emulator answers like Azure:
+//!
+//! - **status**: the response status is one the example lists;
+//! - **keys**: the response carries every key the example shows, at the top level, in
+//!   `properties`, and in the items (and their `properties`) of `value` lists;
+//! - **echo**: the response does not echo a request key that the example's answer leaves out
+//!   (write-only input such as a user's `confirmation` or a policy's `format`);
+//! - **headers**: an `ETag` on entity reads and writes, and `Location` / `Azure-AsyncOperation`
+//!   where the example's answer for that status has them.
+//!
+//! Each example's path names the service as `rg1/apimService1`; the suite maps it onto the
+//! seeded sandbox service (`rg-ai-gateway/apim-sandbox`) and creates what the example expects
+//! to exist first (the case's `setup`).
+//!
+//! Deliberate deviations are listed in [`DEVIATIONS`], and only there, each with its reason.
+//! An unlisted failure fails the test; so does a listed deviation that no longer happens, so the
+//! list stays true. The test prints a summary (examples, passes, deviations).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use common::Emu;
+use reqwest::Method;
+use serde_json::{Map, Value};
+
+/// What each example exercises. `path` is relative to the service and uses the example's
+/// parameter names in braces.
+struct Case {
+    file: &'static str,
+    family: &'static str,
+    method: &'static str,
+    path: &'static str,
+    /// Example parameters sent as query parameters (besides `api-version`).
+    query: &'static [&'static str],
+    setup: &'static [Setup],
+}
+
+/// A prerequisite created before the example runs; it must succeed.
+enum Setup {
+    /// Send another example's request (its answer is not checked).
+    Example(&'static str),
+    /// `PUT` this body at this service-relative path.
+    Put(&'static str, &'static str),
+}
+
+/// One check of one example.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Check {
+    Status,
+    Keys,
+    Echo,
+    Headers,
+}
+
+/// The deliberate deviations from Azure: (example file, check, reason). The one place they are
+/// listed; the emulator README points here.
+const DEVIATIONS: &[(&str, Check, &str)] = &[
+    (
+        "ApiManagementCreateApi.json",
+        Check::Headers,
+        "long-running operations complete synchronously: no Location / Azure-AsyncOperation to poll",
+    ),
+    (
+        "ApiManagementCreateGraphQLApi.json",
+        Check::Headers,
+        "long-running operations complete synchronously: no Location / Azure-AsyncOperation to poll",
+    ),
+    (
+        "ApiManagementCreateNamedValue.json",
+        Check::Headers,
+        "long-running operations complete synchronously: no Location / Azure-AsyncOperation to poll",
+    ),
+    (
+        "ApiManagementCreateNamedValueWithKeyVault.json",
+        Check::Headers,
+        "long-running operations complete synchronously: no Location / Azure-AsyncOperation to poll",
+    ),
+];
+
+const NO_SETUP: &[Setup] = &[];
+const BACKEND_1_TO_4: &[Setup] = &[
+    Setup::Put("/backends/backend-1", r#"{"properties":{"url":"https://backend-1.example.com","protocol":"http"}}"#),
+    Setup::Put("/backends/backend-2", r#"{"properties":{"url":"https://backend-2.example.com","protocol":"http"}}"#),
+    Setup::Put("/backends/backend-3", r#"{"properties":{"url":"https://backend-3.example.com","protocol":"http"}}"#),
+    Setup::Put("/backends/backend-4", r#"{"properties":{"url":"https://backend-4.example.com","protocol":"http"}}"#),
+];
+const SF_BACKEND: &[Setup] = &[Setup::Example("ApiManagementCreateBackendServiceFabric.json")];
+const PROXY_BACKEND: &[Setup] = &[Setup::Example("ApiManagementCreateBackendProxyBackend.json")];
+
+/// Named value `testarmTemplateproperties2` of Microsoft's get/listValue examples.
+const PROP_NAME: &[Setup] = &[Setup::Put(
+    "/namedValues/testarmTemplateproperties2",
+    r#"{"properties":{"displayName":"propName","value":"propValue","tags":["foo","bar"],"secret":false}}"#,
+)];
+/// The owners and product Microsoft's subscription examples refer to.
+const SUBSCRIPTION_PARENTS: &[Setup] = &[
+    Setup::Put(
+        "/users/5931a75ae4bbd512a88c680b",
+        r#"{"properties":{"firstName":"Ada","lastName":"Lovelace","email":"ada@example.com"}}"#,
+    ),
+    Setup::Put(
+        "/users/57127d485157a511ace86ae7",
+        r#"{"properties":{"firstName":"Alan","lastName":"Turing","email":"alan@example.com"}}"#,
+    ),
+    Setup::Put("/products/5600b59475ff190048060002", r#"{"properties":{"displayName":"Unlimited"}}"#),
+];
+/// `testsub` as Microsoft's update/delete/regenerate examples expect it.
+const TESTSUB: &[Setup] = &[
+    Setup::Put(
+        "/users/5931a75ae4bbd512a88c680b",
+        r#"{"properties":{"firstName":"Ada","lastName":"Lovelace","email":"ada@example.com"}}"#,
+    ),
+    Setup::Put("/products/5600b59475ff190048060002", r#"{"properties":{"displayName":"Unlimited"}}"#),
+    Setup::Put(
+        "/subscriptions/testsub",
+        r#"{"properties":{"displayName":"testsub","scope":"/products/5600b59475ff190048060002","ownerId":"/users/5931a75ae4bbd512a88c680b"}}"#,
+    ),
+];
+/// Subscription `5931a769d8d14f0ad8ce13b8` of Microsoft's get/head/listSecrets examples.
+const UNLIMITED_SUB: &[Setup] = &[
+    Setup::Put(
+        "/users/5931a75ae4bbd512a88c680b",
+        r#"{"properties":{"firstName":"Ada","lastName":"Lovelace","email":"ada@example.com"}}"#,
+    ),
+    Setup::Put("/products/5600b59475ff190048060002", r#"{"properties":{"displayName":"Unlimited"}}"#),
+    Setup::Put(
+        "/subscriptions/5931a769d8d14f0ad8ce13b8",
+        r#"{"properties":{"displayName":"Unlimited","scope":"/products/5600b59475ff190048060002","ownerId":"/users/5931a75ae4bbd512a88c680b","state":"submitted"}}"#,
+    ),
+];
+
+const fn case(
+    file: &'static str,
+    family: &'static str,
+    method: &'static str,
+    path: &'static str,
+    setup: &'static [Setup],
+) -> Case {
+    Case { file, family, method, path, query: &[], setup }
+}
+
+const CASES: &[Case] = &[
+    // Backends
+    case("ApiManagementCreateBackendServiceFabric.json", "backends", "PUT", "/backends/{backendId}", NO_SETUP),
+    case("ApiManagementCreateBackendProxyBackend.json", "backends", "PUT", "/backends/{backendId}", NO_SETUP),
+    case(
+        "ApiManagementCreateBackendWithPriorityBasedLoadBalancer.json",
+        "backends",
+        "PUT",
+        "/backends/{backendId}",
+        BACKEND_1_TO_4,
+    ),
+    case("ApiManagementGetBackend.json", "backends", "GET", "/backends/{backendId}", SF_BACKEND),
+    case("ApiManagementHeadBackend.json", "backends", "HEAD", "/backends/{backendId}", SF_BACKEND),
+    case("ApiManagementUpdateBackend.json", "backends", "PATCH", "/backends/{backendId}", PROXY_BACKEND),
+    case("ApiManagementDeleteBackend.json", "backends", "DELETE", "/backends/{backendId}", SF_BACKEND),
+    case("ApiManagementBackendReconnect.json", "backends", "POST", "/backends/{backendId}/reconnect", PROXY_BACKEND),
+    // Named values
+    case(
+        "ApiManagementGetNamedValueWithKeyVault.json",
+        "named values",
+        "GET",
+        "/namedValues/{namedValueId}",
+        &[Setup::Example("ApiManagementCreateNamedValueWithKeyVault.json")],
+    ),
+    case("ApiManagementGetNamedValue.json", "named values", "GET", "/namedValues/{namedValueId}", PROP_NAME),
+    case(
+        "ApiManagementNamedValueListValue.json",
+        "named values",
+        "POST",
+        "/namedValues/{namedValueId}/listValue",
+        PROP_NAME,
+    ),
+    case(
+        "ApiManagementUpdateNamedValue.json",
+        "named values",
+        "PATCH",
+        "/namedValues/{namedValueId}",
+        &[Setup::Example("ApiManagementCreateNamedValue.json")],
+    ),
+    case(
+        "ApiManagementDeleteNamedValue.json",
+        "named values",
+        "DELETE",
+        "/namedValues/{namedValueId}",
+        &[Setup::Example("ApiManagementCreateNamedValue.json")],
+    ),
+    case(
+        "ApiManagementRefreshNamedValue.json",
+        "named values",
+        "POST",
+        "/namedValues/{namedValueId}/refreshSecret",
+        &[Setup::Put(
+            "/namedValues/testprop2",
+            r#"{"properties":{"displayName":"prop6namekv","secret":true,"tags":["foo","bar"],"keyVault":{"secretIdentifier":"https://rpbvtkeyvaultintegration.vault.azure.net/secrets/msitestingCert","identityClientId":"2d2df842-44d8-4885-8dec-77cc1a984a31"}}}"#,
+        )],
+    ),
+    case("ApiManagementCreateNamedValue.json", "named values", "PUT", "/namedValues/{namedValueId}", NO_SETUP),
+    case(
+        "ApiManagementCreateNamedValueWithKeyVault.json",
+        "named values",
+        "PUT",
+        "/namedValues/{namedValueId}",
+        NO_SETUP,
+    ),
+    // Service
+    case("ApiManagementServiceGetService.json", "service", "GET", "", NO_SETUP),
+    // APIs
+    case(
+        "ApiManagementGetApiContract.json",
+        "APIs",
+        "GET",
+        "/apis/{apiId}",
+        &[Setup::Put(
+            "/apis/57d1f7558aa04f15146d9d8a",
+            r#"{"properties":{"displayName":"Service","path":"schulte","protocols":["https"],"serviceUrl":"https://api.plexonline.com/DataSource/Service.asmx","type":"soap",
+                "authenticationSettings":{"oAuth2AuthenticationSettings":[{"authorizationServerId":"authorizationServerId2283","scope":"oauth2scope2580"},{"authorizationServerId":"authorizationServerId2284","scope":"oauth2scope2581"}]}}}"#,
+        )],
+    ),
+    case("ApiManagementCreateApi.json", "APIs", "PUT", "/apis/{apiId}", NO_SETUP),
+    case("ApiManagementCreateGraphQLApi.json", "APIs", "PUT", "/apis/{apiId}", NO_SETUP),
+    case(
+        "ApiManagementDeleteApi.json",
+        "APIs",
+        "DELETE",
+        "/apis/{apiId}",
+        &[Setup::Put(
+            "/apis/echo-api",
+            r#"{"properties":{"displayName":"Echo API","path":"echo","protocols":["https"]}}"#,
+        )],
+    ),
+    // Policies
+    case("ApiManagementCreatePolicy.json", "policies", "PUT", "/policies/{policyId}", NO_SETUP),
+    case("ApiManagementGetPolicy.json", "policies", "GET", "/policies/{policyId}", NO_SETUP),
+    Case {
+        file: "ApiManagementGetPolicyFormat.json",
+        family: "policies",
+        method: "GET",
+        path: "/policies/{policyId}",
+        query: &["format"],
+        setup: NO_SETUP,
+    },
+    case(
+        "ApiManagementCreateApiOperationPolicy.json",
+        "policies",
+        "PUT",
+        "/apis/{apiId}/operations/{operationId}/policies/{policyId}",
+        &[
+            Setup::Put(
+                "/apis/5600b57e7e8880006a040001",
+                r#"{"properties":{"displayName":"Echo","path":"echo","protocols":["https"]}}"#,
+            ),
+            Setup::Put(
+                "/apis/5600b57e7e8880006a040001/operations/5600b57e7e8880006a080001",
+                r#"{"properties":{"displayName":"Retrieve resource","method":"GET","urlTemplate":"/resource"}}"#,
+            ),
+        ],
+    ),
+    case(
+        "ApiManagementCreateApiPolicy.json",
+        "policies",
+        "PUT",
+        "/apis/{apiId}/policies/{policyId}",
+        &[Setup::Put(
+            "/apis/5600b57e7e8880006a040001",
+            r#"{"properties":{"displayName":"Echo","path":"echo","protocols":["https"]}}"#,
+        )],
+    ),
+    case(
+        "ApiManagementCreateProductPolicy.json",
+        "policies",
+        "PUT",
+        "/products/{productId}/policies/{policyId}",
+        &[
+            Setup::Put("/products/5702e97e5157a50f48dce801", r#"{"properties":{"displayName":"Starter"}}"#),
+            Setup::Put("/namedValues/call-count", r#"{"properties":{"displayName":"call-count","value":"5"}}"#),
+        ],
+    ),
+    // Products
+    case("ApiManagementCreateProduct.json", "products", "PUT", "/products/{productId}", NO_SETUP),
+    case(
+        "ApiManagementGetProduct.json",
+        "products",
+        "GET",
+        "/products/{productId}",
+        &[Setup::Put(
+            "/products/unlimited",
+            r#"{"properties":{"displayName":"Unlimited","description":"Subscribers have completely unlimited access to the API. Administrator approval is required.","subscriptionRequired":true,"approvalRequired":true,"subscriptionsLimit":1,"state":"published"}}"#,
+        )],
+    ),
+    // Subscriptions
+    case("ApiManagementCreateSubscription.json", "subscriptions", "PUT", "/subscriptions/{sid}", SUBSCRIPTION_PARENTS),
+    case("ApiManagementGetSubscription.json", "subscriptions", "GET", "/subscriptions/{sid}", UNLIMITED_SUB),
+    case("ApiManagementHeadSubscription.json", "subscriptions", "HEAD", "/subscriptions/{sid}", UNLIMITED_SUB),
+    case("ApiManagementListSubscriptions.json", "subscriptions", "GET", "/subscriptions", UNLIMITED_SUB),
+    case("ApiManagementUpdateSubscription.json", "subscriptions", "PATCH", "/subscriptions/{sid}", TESTSUB),
+    case("ApiManagementDeleteSubscription.json", "subscriptions", "DELETE", "/subscriptions/{sid}", TESTSUB),
+    case(
+        "ApiManagementSubscriptionListSecrets.json",
+        "subscriptions",
+        "POST",
+        "/subscriptions/{sid}/listSecrets",
+        UNLIMITED_SUB,
+    ),
+    case(
+        "ApiManagementSubscriptionRegeneratePrimaryKey.json",
+        "subscriptions",
+        "POST",
+        "/subscriptions/{sid}/regeneratePrimaryKey",
+        TESTSUB,
+    ),
+    // Users
+    case("ApiManagementCreateUser.json", "users", "PUT", "/users/{userId}", NO_SETUP),
+    case(
+        "ApiManagementDeleteUser.json",
+        "users",
+        "DELETE",
+        "/users/{userId}",
+        &[Setup::Example("ApiManagementCreateUser.json")],
+    ),
+];
+
+const EXAMPLE_RG: &str = "rg1";
+const EXAMPLE_SERVICE: &str = "apimService1";
+const SANDBOX_RG: &str = "rg-ai-gateway";
+const SANDBOX_SERVICE: &str = "apim-sandbox";
+
+fn load(file: &str) -> Value {
+    let path = format!("{}/tests/examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    map_service(v)
+}
+
+/// Maps the example's resource group and service onto the sandbox's, everywhere.
+fn map_service(v: Value) -> Value {
+    match v {
+        Value::String(s) if s == EXAMPLE_RG => Value::String(SANDBOX_RG.into()),
+        Value::String(s) if s == EXAMPLE_SERVICE => Value::String(SANDBOX_SERVICE.into()),
+        Value::String(s) => Value::String(
+            s.replace(&format!("/resourceGroups/{EXAMPLE_RG}/"), &format!("/resourceGroups/{SANDBOX_RG}/"))
+                .replace(&format!("/service/{EXAMPLE_SERVICE}"), &format!("/service/{SANDBOX_SERVICE}")),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(map_service).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, map_service(v))).collect()),
+        other => other,
+    }
+}
+
+fn param_str(params: &Value, name: &str) -> String {
+    match &params[name] {
+        Value::String(s) => s.clone(),
+        Value::Null => panic!("example has no parameter '{name}'"),
+        other => other.to_string(),
+    }
+}
+
+fn fill(template: &str, params: &Value) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        let j = rest[i..].find('}').expect("closing brace") + i;
+        out.push_str(&param_str(params, &rest[i + 1..j]));
+        rest = &rest[j + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Sends `case`'s request as the example describes it.
+async fn send(emu: &Emu, case: &Case, example: &Value) -> common::Resp {
+    let params = &example["parameters"];
+    let mut rel = fill(case.path, params);
+    for (i, q) in case.query.iter().enumerate() {
+        let sep = if i == 0 { '?' } else { '&' };
+        let _ = write!(rel, "{sep}{q}={}", param_str(params, q));
+    }
+    let method = Method::from_bytes(case.method.as_bytes()).unwrap();
+    let body = params.get("parameters");
+    let if_match = params.get("If-Match").and_then(Value::as_str);
+    let headers: Vec<(&str, &str)> = if_match.map(|m| ("if-match", m)).into_iter().collect();
+    emu.call(method, &emu.svc(&rel), body, &headers).await
+}
+
+fn object_keys(v: &Value) -> BTreeSet<String> {
+    v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+}
+
+/// Keys the example shows that `got` lacks, as dotted paths.
+fn missing_keys(want: &Value, got: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    flat_missing("", want, got, &mut out);
+    nested_missing("properties.", &want["properties"], &got["properties"], &mut out);
+    if let (Some(wv), Some(gv)) = (want["value"].as_array(), got["value"].as_array()) {
+        let union = |items: &[Value], sub: Option<&str>| -> Value {
+            let mut m = Map::new();
+            for it in items {
+                let it = sub.map_or(it, |s| &it[s]);
+                if let Some(o) = it.as_object() {
+                    m.extend(o.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+            Value::Object(m)
+        };
+        flat_missing("value[].", &union(wv, None), &union(gv, None), &mut out);
+        flat_missing("value[].properties.", &union(wv, Some("properties")), &union(gv, Some("properties")), &mut out);
+    }
+    out
+}
+
+fn flat_missing(prefix: &str, want: &Value, got: &Value, out: &mut Vec<String>) {
+    for k in object_keys(want).difference(&object_keys(got)) {
+        out.push(format!("{prefix}{k}"));
+    }
+}
+
+/// Fields whose keys are data (maps), not schema: their keys are not compared.
+const MAPS: &[&str] = &["tags", "customProperties", "userAssignedIdentities", "header", "query"];
+
+/// Keys of `want` missing in `got`, recursing into objects (not arrays, not [`MAPS`]).
+fn nested_missing(prefix: &str, want: &Value, got: &Value, out: &mut Vec<String>) {
+    let Some(w) = want.as_object() else { return };
+    let g = got.as_object();
+    for (k, wv) in w {
+        match g.and_then(|g| g.get(k)) {
+            None => out.push(format!("{prefix}{k}")),
+            Some(gv) if wv.is_object() && !MAPS.contains(&k.as_str()) => {
+                nested_missing(&format!("{prefix}{k}."), wv, gv, out)
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Request keys (top level and `properties`) the response echoes but Azure's answer does not.
+fn echoed_keys(request: &Value, want: &Value, got: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cmp = |prefix: &str, r: &Value, w: &Value, g: &Value| {
+        let (r, w, g) = (object_keys(r), object_keys(w), object_keys(g));
+        for k in r.iter().filter(|k| !w.contains(*k) && g.contains(*k)) {
+            out.push(format!("{prefix}{k}"));
+        }
+    };
+    cmp("", request, want, got);
+    cmp("properties.", &request["properties"], &want["properties"], &got["properties"]);
+    out
+}
+
+/// Runs one example; returns the failed checks with what went wrong.
+async fn run(case: &Case) -> Vec<(Check, String)> {
+    let emu = Emu::start().await;
+    for s in case.setup {
+        let r = match s {
+            Setup::Example(file) => {
+                let c = CASES.iter().find(|c| c.file == *file).expect("setup example is a case");
+                send(&emu, c, &load(file)).await
+            }
+            Setup::Put(rel, body) => emu.put(rel, serde_json::from_str(body).unwrap()).await,
+        };
+        if r.status >= 300 {
+            return vec![(Check::Status, format!("setup failed with {}: {}", r.status, r.text))];
+        }
+    }
+    let example = load(case.file);
+    let r = send(&emu, case, &example).await;
+    let mut failed = Vec::new();
+    let responses = example["responses"].as_object().expect("responses");
+    let status = r.status.to_string();
+    let Some(want) = responses.get(&status) else {
+        let listed: Vec<&String> = responses.keys().collect();
+        failed.push((Check::Status, format!("answered {status} (listed: {listed:?}): {}", r.text)));
+        return failed;
+    };
+    if let Some(want_body) = want.get("body") {
+        let missing = missing_keys(want_body, &r.body);
+        if !missing.is_empty() {
+            failed.push((Check::Keys, format!("missing {missing:?} in {}", r.text)));
+        }
+        let request = example["parameters"].get("parameters").cloned().unwrap_or(Value::Null);
+        let echoed = echoed_keys(&request, want_body, &r.body);
+        if !echoed.is_empty() {
+            failed.push((Check::Echo, format!("echoes write-only {echoed:?}")));
+        }
+    }
+    let mut missing_headers = Vec::new();
+    let entity = !case.path.ends_with('s') && !matches!(case.method, "DELETE" | "POST");
+    if entity && r.status < 300 && r.header("etag").is_none() {
+        missing_headers.push("ETag".to_string());
+    }
+    for h in want.get("headers").and_then(Value::as_object).into_iter().flat_map(|h| h.keys()) {
+        let lower = h.to_ascii_lowercase();
+        if matches!(lower.as_str(), "location" | "azure-asyncoperation") && r.header(&lower).is_none() {
+            missing_headers.push(h.clone());
+        }
+    }
+    if !missing_headers.is_empty() {
+        failed.push((Check::Headers, format!("missing headers {missing_headers:?}")));
+    }
+    failed
+}
+
+#[tokio::test]
+async fn the_emulator_answers_microsofts_published_examples_like_azure() {
+    for (file, _, _) in DEVIATIONS {
+        assert!(CASES.iter().any(|c| c.file == *file), "deviation for {file}, which is not a case");
+    }
+    let mut report = String::new();
+    let mut problems = Vec::new();
+    let (mut passed, mut deviating) = (0, 0);
+    for case in CASES {
+        let failed = run(case).await;
+        let listed: Vec<&(&str, Check, &str)> = DEVIATIONS.iter().filter(|d| d.0 == case.file).collect();
+        for (check, why) in &failed {
+            if !listed.iter().any(|d| d.1 == *check) {
+                problems.push(format!("{} ({:?}): {why}", case.file, check));
+            }
+        }
+        for d in &listed {
+            if !failed.iter().any(|(c, _)| *c == d.1) {
+                problems.push(format!(
+                    "{} ({:?}) passes now: remove its entry from DEVIATIONS ('{}')",
+                    case.file, d.1, d.2
+                ));
+            }
+        }
+        let unexpected = failed.iter().any(|(c, _)| !listed.iter().any(|d| d.1 == *c));
+        let verdict = if failed.is_empty() {
+            passed += 1;
+            "pass".to_string()
+        } else if unexpected {
+            "FAIL".to_string()
+        } else {
+            deviating += 1;
+            let checks: Vec<String> = failed.iter().map(|(c, _)| format!("{c:?}")).collect();
+            format!("deviation ({})", checks.join(", "))
+        };
+        let _ = writeln!(report, "  {:<14} {:<62} {verdict}", case.family, case.file);
+    }
+    let total = CASES.len();
+    eprintln!(
+        "Microsoft REST examples: {total} examples, {passed} pass, {deviating} with deviations listed ({} entries in DEVIATIONS)\n{report}",
+        DEVIATIONS.len()
+    );
+    assert!(problems.is_empty(), "{} unexpected result(s):\n{}", problems.len(), problems.join("\n"));
+}
