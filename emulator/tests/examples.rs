@@ -91,6 +91,10 @@ const BACKEND_1_TO_4: &[Setup] = &[
 const SF_BACKEND: &[Setup] = &[Setup::Example("ApiManagementCreateBackendServiceFabric.json")];
 const PROXY_BACKEND: &[Setup] = &[Setup::Example("ApiManagementCreateBackendProxyBackend.json")];
 
+/// API `echo-api` of Microsoft's API and product examples.
+const ECHO_API: Setup =
+    Setup::Put("/apis/echo-api", r#"{"properties":{"displayName":"Echo API","path":"echo","protocols":["https"]}}"#);
+const TESTPRODUCT: Setup = Setup::Put("/products/testproduct", r#"{"properties":{"displayName":"Test product"}}"#);
 /// Named value `testarmTemplateproperties2` of Microsoft's get/listValue examples.
 const PROP_NAME: &[Setup] = &[Setup::Put(
     "/namedValues/testarmTemplateproperties2",
@@ -158,6 +162,16 @@ const CASES: &[Case] = &[
     case("ApiManagementHeadBackend.json", "backends", "HEAD", "/backends/{backendId}", SF_BACKEND),
     case("ApiManagementUpdateBackend.json", "backends", "PATCH", "/backends/{backendId}", PROXY_BACKEND),
     case("ApiManagementDeleteBackend.json", "backends", "DELETE", "/backends/{backendId}", SF_BACKEND),
+    case(
+        "ApiManagementListBackends.json",
+        "backends",
+        "GET",
+        "/backends",
+        &[
+            Setup::Example("ApiManagementCreateBackendServiceFabric.json"),
+            Setup::Example("ApiManagementCreateBackendProxyBackend.json"),
+        ],
+    ),
     case("ApiManagementBackendReconnect.json", "backends", "POST", "/backends/{backendId}/reconnect", PROXY_BACKEND),
     // Named values
     case(
@@ -223,6 +237,17 @@ const CASES: &[Case] = &[
     ),
     case("ApiManagementCreateApi.json", "APIs", "PUT", "/apis/{apiId}", NO_SETUP),
     case("ApiManagementCreateGraphQLApi.json", "APIs", "PUT", "/apis/{apiId}", NO_SETUP),
+    case("ApiManagementUpdateApi.json", "APIs", "PATCH", "/apis/{apiId}", &[ECHO_API]),
+    case(
+        "ApiManagementCreateApiOperation.json",
+        "APIs",
+        "PUT",
+        "/apis/{apiId}/operations/{operationId}",
+        &[Setup::Put(
+            "/apis/PetStoreTemplate2",
+            r#"{"properties":{"displayName":"Petstore","path":"petstore","protocols":["https"]}}"#,
+        )],
+    ),
     case(
         "ApiManagementDeleteApi.json",
         "APIs",
@@ -292,6 +317,29 @@ const CASES: &[Case] = &[
             r#"{"properties":{"displayName":"Unlimited","description":"Subscribers have completely unlimited access to the API. Administrator approval is required.","subscriptionRequired":true,"approvalRequired":true,"subscriptionsLimit":1,"state":"published"}}"#,
         )],
     ),
+    case(
+        "ApiManagementCreateProductApi.json",
+        "products",
+        "PUT",
+        "/products/{productId}/apis/{apiId}",
+        &[TESTPRODUCT, ECHO_API],
+    ),
+    case(
+        "ApiManagementCreateProductApiLink.json",
+        "products",
+        "PUT",
+        "/products/{productId}/apiLinks/{apiLinkId}",
+        &[TESTPRODUCT, ECHO_API],
+    ),
+    // Loggers and diagnostics
+    case("ApiManagementCreateAILogger.json", "loggers", "PUT", "/loggers/{loggerId}", NO_SETUP),
+    case(
+        "ApiManagementCreateDiagnostic.json",
+        "diagnostics",
+        "PUT",
+        "/diagnostics/{diagnosticId}",
+        &[Setup::Put("/loggers/azuremonitor", r#"{"properties":{"loggerType":"azureMonitor"}}"#)],
+    ),
     // Subscriptions
     case("ApiManagementCreateSubscription.json", "subscriptions", "PUT", "/subscriptions/{sid}", SUBSCRIPTION_PARENTS),
     case("ApiManagementGetSubscription.json", "subscriptions", "GET", "/subscriptions/{sid}", UNLIMITED_SUB),
@@ -314,6 +362,16 @@ const CASES: &[Case] = &[
         TESTSUB,
     ),
     // Users
+    case(
+        "ApiManagementGetUser.json",
+        "users",
+        "GET",
+        "/users/{userId}",
+        &[Setup::Put(
+            "/users/5931a75ae4bbd512a88c680b",
+            r#"{"properties":{"firstName":"foo","lastName":"bar","email":"foobar@outlook.com"}}"#,
+        )],
+    ),
     case("ApiManagementCreateUser.json", "users", "PUT", "/users/{userId}", NO_SETUP),
     case(
         "ApiManagementDeleteUser.json",
