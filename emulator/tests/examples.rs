@@ -105,6 +105,21 @@ const TESTPRODUCT: Setup = Setup::Put(
     "/products/testproduct",
     r#"{"properties":{"displayName":"Test product","description":"Subscribers have completely unlimited access to the API. Administrator approval is required."}}"#,
 );
+/// A policy document that inherits everything.
+const BASE_POLICY: &str = r#"{"properties":{"format":"rawxml","value":"<policies><inbound><base /></inbound><backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error></policies>"}}"#;
+/// The SOAP operation of Microsoft's operation get/delete examples.
+const SOAP_OPERATION: &[Setup] = &[
+    Setup::Put(
+        "/apis/57d2ef278aa04f0888cba3f3",
+        r#"{"properties":{"displayName":"Fazio","path":"fazio","type":"soap"}}"#,
+    ),
+    Setup::Put(
+        "/apis/57d2ef278aa04f0888cba3f3/operations/57d2ef278aa04f0ad01d6cdc",
+        r#"{"properties":{"displayName":"CancelOrder","method":"POST","urlTemplate":"/?soapAction=http://tempuri.org/IFazioService/CancelOrder","templateParameters":[],
+            "request":{"description":"IFazioService_CancelOrder_InputMessage","queryParameters":[],"headers":[],"representations":[{"contentType":"text/xml","schemaId":"6980a395-f08b-4a59-8295-1440cbd909b8","typeName":"CancelOrder"}]},
+            "responses":[{"statusCode":200,"description":"IFazioService_CancelOrder_OutputMessage","representations":[{"contentType":"text/xml","schemaId":"6980a395-f08b-4a59-8295-1440cbd909b8","typeName":"CancelOrderResponse"}],"headers":[]}]}}"#,
+    ),
+];
 /// Named value `testarmTemplateproperties2` of Microsoft's get/listValue examples.
 const PROP_NAME: &[Setup] = &[Setup::Put(
     "/namedValues/testarmTemplateproperties2",
@@ -255,6 +270,21 @@ const CASES: &[Case] = &[
     case("ApiManagementCreateApi.json", "APIs", "PUT", "/apis/{apiId}", NO_SETUP),
     case("ApiManagementCreateGraphQLApi.json", "APIs", "PUT", "/apis/{apiId}", NO_SETUP),
     case("ApiManagementCreateApiRevisionFromExistingApi.json", "APIs", "PUT", "/apis/{apiId}", &[ECHO_API]),
+    case(
+        "ApiManagementHeadApi.json",
+        "APIs",
+        "HEAD",
+        "/apis/{apiId}",
+        &[Setup::Put("/apis/57d1f7558aa04f15146d9d8a", r#"{"properties":{"displayName":"Service","path":"schulte"}}"#)],
+    ),
+    case("ApiManagementGetApiOperation.json", "APIs", "GET", "/apis/{apiId}/operations/{operationId}", SOAP_OPERATION),
+    case(
+        "ApiManagementDeleteApiOperation.json",
+        "APIs",
+        "DELETE",
+        "/apis/{apiId}/operations/{operationId}",
+        SOAP_OPERATION,
+    ),
     case("ApiManagementUpdateApi.json", "APIs", "PATCH", "/apis/{apiId}", &[ECHO_API]),
     case(
         "ApiManagementCreateApiOperation.json",
@@ -279,6 +309,45 @@ const CASES: &[Case] = &[
     // Policies
     case("ApiManagementCreatePolicy.json", "policies", "PUT", "/policies/{policyId}", NO_SETUP),
     case("ApiManagementGetPolicy.json", "policies", "GET", "/policies/{policyId}", NO_SETUP),
+    case("ApiManagementListPolicies.json", "policies", "GET", "/policies", NO_SETUP),
+    case("ApiManagementDeletePolicy.json", "policies", "DELETE", "/policies/{policyId}", NO_SETUP),
+    case(
+        "ApiManagementGetApiPolicy.json",
+        "policies",
+        "GET",
+        "/apis/{apiId}/policies/{policyId}",
+        &[
+            Setup::Put("/apis/5600b59475ff190048040001", r#"{"properties":{"displayName":"Echo","path":"echo"}}"#),
+            Setup::Put("/apis/5600b59475ff190048040001/policies/policy", BASE_POLICY),
+        ],
+    ),
+    case(
+        "ApiManagementGetProductPolicy.json",
+        "policies",
+        "GET",
+        "/products/{productId}/policies/{policyId}",
+        &[
+            Setup::Put("/products/kjoshiarmTemplateProduct4", r#"{"properties":{"displayName":"Product 4"}}"#),
+            Setup::Put("/products/kjoshiarmTemplateProduct4/policies/policy", BASE_POLICY),
+        ],
+    ),
+    case(
+        "ApiManagementGetApiOperationPolicy.json",
+        "policies",
+        "GET",
+        "/apis/{apiId}/operations/{operationId}/policies/{policyId}",
+        &[
+            Setup::Put("/apis/5600b539c53f5b0062040001", r#"{"properties":{"displayName":"Echo","path":"echo"}}"#),
+            Setup::Put(
+                "/apis/5600b539c53f5b0062040001/operations/5600b53ac53f5b0062080006",
+                r#"{"properties":{"displayName":"Retrieve","method":"GET","urlTemplate":"/resource"}}"#,
+            ),
+            Setup::Put(
+                "/apis/5600b539c53f5b0062040001/operations/5600b53ac53f5b0062080006/policies/policy",
+                BASE_POLICY,
+            ),
+        ],
+    ),
     Case {
         file: "ApiManagementGetPolicyFormat.json",
         family: "policies",

@@ -97,11 +97,12 @@ pub fn list<'a, T: 'a>(
     Ok(ArmResponse::ok(body))
 }
 
-/// A single-page collection (API- and operation-scope policies): `value` and `count`.
+/// A single-page collection (policies): `value`, `count` and an empty `nextLink`, as Azure's
+/// `ApiManagementListPolicies.json` shows.
 pub fn single_page(req: &ArmRequest, value: Vec<Value>) -> Result<ArmResponse, ArmError> {
     filter_param(req, &[])?;
     let count = value.len();
-    Ok(ArmResponse::ok(json!({ "value": value, "count": count })))
+    Ok(ArmResponse::ok(json!({ "value": value, "count": count, "nextLink": "" })))
 }
 
 fn next_link(req: &ArmRequest, next_skip: usize, page: Page) -> String {
