@@ -213,6 +213,13 @@ const CASES: &[Case] = &[
         "/namedValues/{namedValueId}",
         &[Setup::Example("ApiManagementCreateNamedValueWithKeyVault.json")],
     ),
+    case(
+        "ApiManagementListNamedValues.json",
+        "named values",
+        "GET",
+        "/namedValues",
+        &[Setup::Example("ApiManagementCreateNamedValueWithKeyVault.json")],
+    ),
     case("ApiManagementGetNamedValue.json", "named values", "GET", "/namedValues/{namedValueId}", PROP_NAME),
     case(
         "ApiManagementNamedValueListValue.json",
@@ -476,6 +483,64 @@ const CASES: &[Case] = &[
     ),
     // Loggers and diagnostics
     case("ApiManagementCreateAILogger.json", "loggers", "PUT", "/loggers/{loggerId}", NO_SETUP),
+    case("ApiManagementCreateEHLogger.json", "loggers", "PUT", "/loggers/{loggerId}", NO_SETUP),
+    case(
+        "ApiManagementGetLogger.json",
+        "loggers",
+        "GET",
+        "/loggers/{loggerId}",
+        &[Setup::Put(
+            "/loggers/templateLogger",
+            r#"{"properties":{"loggerType":"azureEventHub","description":"testeventhub3again","credentials":{"name":"testeventhub4","connectionString":"Endpoint=sb://eventhubapim.servicebus.windows.net/;SharedAccessKeyName=Sender;SharedAccessKey=xxxx"},"resourceId":"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-ai-gateway/providers/Microsoft.EventHub/namespaces/eventhubapim"}}"#,
+        )],
+    ),
+    case(
+        "ApiManagementUpdateLogger.json",
+        "loggers",
+        "PATCH",
+        "/loggers/{loggerId}",
+        &[Setup::Example("ApiManagementCreateEHLogger.json")],
+    ),
+    case(
+        "ApiManagementDeleteLogger.json",
+        "loggers",
+        "DELETE",
+        "/loggers/{loggerId}",
+        &[Setup::Example("ApiManagementCreateAILogger.json")],
+    ),
+    case(
+        "ApiManagementGetDiagnostic.json",
+        "diagnostics",
+        "GET",
+        "/diagnostics/{diagnosticId}",
+        &[
+            Setup::Put(
+                "/loggers/aisamplingtest",
+                r#"{"properties":{"loggerType":"applicationInsights","credentials":{"instrumentationKey":"00000000-0000-0000-0000-000000000001"}}}"#,
+            ),
+            Setup::Put(
+                "/diagnostics/applicationinsights",
+                r#"{"properties":{"alwaysLog":"allErrors","httpCorrelationProtocol":"Legacy","logClientIp":true,"loggerId":"/loggers/aisamplingtest","sampling":{"samplingType":"fixed","percentage":100},
+                    "frontend":{"request":{"headers":[],"body":{"bytes":100}},"response":{"headers":[],"body":{"bytes":100}}},"backend":{"request":{"headers":[],"body":{"bytes":100}},"response":{"headers":[],"body":{"bytes":100}}}}}"#,
+            ),
+        ],
+    ),
+    case(
+        "ApiManagementCreateApiDiagnostic.json",
+        "diagnostics",
+        "PUT",
+        "/apis/{apiId}/diagnostics/{diagnosticId}",
+        &[
+            Setup::Put(
+                "/apis/57d1f7558aa04f15146d9d8a",
+                r#"{"properties":{"displayName":"Service","path":"schulte"}}"#,
+            ),
+            Setup::Put(
+                "/loggers/applicationinsights",
+                r#"{"properties":{"loggerType":"applicationInsights","credentials":{"instrumentationKey":"00000000-0000-0000-0000-000000000001"}}}"#,
+            ),
+        ],
+    ),
     case(
         "ApiManagementCreateDiagnostic.json",
         "diagnostics",
@@ -505,6 +570,16 @@ const CASES: &[Case] = &[
         TESTSUB,
     ),
     // Users
+    case(
+        "ApiManagementUpdateUser.json",
+        "users",
+        "PATCH",
+        "/users/{userId}",
+        &[Setup::Put(
+            "/users/5931a75ae4bbd512a88c680b",
+            r#"{"properties":{"firstName":"foo","lastName":"bar","email":"foobar@outlook.com"}}"#,
+        )],
+    ),
     case(
         "ApiManagementGetUser.json",
         "users",
