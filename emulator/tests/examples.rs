@@ -46,6 +46,8 @@ enum Setup {
     Example(&'static str),
     /// `PUT` this body at this service-relative path.
     Put(&'static str, &'static str),
+    /// `DELETE` this service-relative path (`""` is the service itself) with `If-Match: *`.
+    Delete(&'static str),
 }
 
 /// One check of one example.
@@ -64,6 +66,11 @@ const DEVIATIONS: &[(&str, Check, &str)] = &[
         "ApiManagementCreateApiRevisionFromExistingApi.json",
         Check::Status,
         "API revisions are not emulated: creating 'echo-api;rev=3' is a 400 that says so",
+    ),
+    (
+        "ApiManagementCreateService.json",
+        Check::Headers,
+        "long-running operations complete synchronously: no Location / Azure-AsyncOperation to poll",
     ),
     (
         "ApiManagementCreateApi.json",
@@ -262,6 +269,10 @@ const CASES: &[Case] = &[
     ),
     // Service
     case("ApiManagementServiceGetService.json", "service", "GET", "", NO_SETUP),
+    // The example creates the service its path names: the sandbox, deleted first.
+    case("ApiManagementCreateService.json", "service", "PUT", "", &[Setup::Delete("")]),
+    case("ApiManagementUpdateServicePublisherDetails.json", "service", "PATCH", "", NO_SETUP),
+    case("ApiManagementServiceDeleteService.json", "service", "DELETE", "", NO_SETUP),
     // APIs
     case(
         "ApiManagementGetApiContract.json",
@@ -741,6 +752,7 @@ async fn run(case: &Case) -> Vec<(Check, String)> {
                 send(&emu, c, &load(file)).await
             }
             Setup::Put(rel, body) => emu.put(rel, serde_json::from_str(body).unwrap()).await,
+            Setup::Delete(rel) => emu.delete(rel, "*").await,
         };
         if r.status >= 300 {
             return vec![(Check::Status, format!("setup failed with {}: {}", r.status, r.text))];

@@ -79,8 +79,21 @@ pub fn render(svc: &Service) -> Value {
 /// default TLS settings. Added when rendering (stored data is not changed).
 fn render_defaults(name: &str, location: &str, v2: bool) -> Vec<(&'static str, Value)> {
     let region = location.to_ascii_lowercase().replace(' ', "");
-    let off = json!("false");
+    let off = json!("False");
     vec![
+        ("notificationSenderEmail", json!("apimgmt-noreply@mail.windowsazure.com")),
+        (
+            "hostnameConfigurations",
+            json!([{
+                "type": "Proxy",
+                "hostName": format!("{name}.azure-api.net"),
+                "negotiateClientCertificate": false,
+                "defaultSslBinding": true,
+                "certificateSource": "BuiltIn",
+            }]),
+        ),
+        ("disableGateway", json!(false)),
+        ("apiVersionConstraint", json!({"minApiVersion": null})),
         (
             "gatewayRegionalUrl",
             if v2 { Value::Null } else { json!(format!("https://{name}-{region}-01.regional.azure-api.net")) },
