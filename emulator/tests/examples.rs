@@ -5,6 +5,7 @@
 //! - **status**: the response status is one the example lists;
 //! - **keys**: the response carries every key the example shows, at the top level, in
 //!   `properties`, and in the items (and their `properties`) of `value` lists;
+//! - **type**: the resource `type` of the answer and of its list items is the example's;
 //! - **echo**: the response does not echo a request key that the example's answer leaves out
 //!   (write-only input such as a user's `confirmation` or a policy's `format`);
 //! - **headers**: an `ETag` on entity reads and writes, and `Location` / `Azure-AsyncOperation`
@@ -26,7 +27,7 @@ use std::fmt::Write as _;
 use aigw_emulator::sandbox_service_id;
 use common::Emu;
 use reqwest::Method;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// What each example exercises. `path` is relative to the service and uses the example's
 /// parameter names in braces.
@@ -57,6 +58,8 @@ enum Check {
     Keys,
     Echo,
     Headers,
+    /// The resource `type` (top level and list items) is the example's.
+    Type,
 }
 
 /// The deliberate deviations from Azure: (example file, check, reason). The one place they are
@@ -107,7 +110,10 @@ const PROXY_BACKEND: &[Setup] = &[Setup::Example("ApiManagementCreateBackendProx
 /// API `echo-api` of Microsoft's API and product examples.
 const ECHO_API: Setup =
     Setup::Put("/apis/echo-api", r#"{"properties":{"displayName":"Echo API","path":"echo","protocols":["https"]}}"#);
-const UNLIMITED: Setup = Setup::Put("/products/unlimited", r#"{"properties":{"displayName":"Unlimited"}}"#);
+const UNLIMITED: Setup = Setup::Put(
+    "/products/unlimited",
+    r#"{"properties":{"displayName":"Unlimited","description":"Subscribers have completely unlimited access to the API. Administrator approval is required.","subscriptionRequired":true,"approvalRequired":true,"subscriptionsLimit":1,"state":"published"}}"#,
+);
 const TESTPRODUCT: Setup = Setup::Put(
     "/products/testproduct",
     r#"{"properties":{"displayName":"Test product","description":"Subscribers have completely unlimited access to the API. Administrator approval is required."}}"#,
@@ -274,6 +280,7 @@ const CASES: &[Case] = &[
     case("ApiManagementUpdateServicePublisherDetails.json", "service", "PATCH", "", NO_SETUP),
     case("ApiManagementServiceDeleteService.json", "service", "DELETE", "", NO_SETUP),
     // APIs
+    case("ApiManagementListApis.json", "APIs", "GET", "/apis", &[ECHO_API]),
     case(
         "ApiManagementGetApiContract.json",
         "APIs",
@@ -412,6 +419,34 @@ const CASES: &[Case] = &[
     ),
     // Products
     case("ApiManagementCreateProduct.json", "products", "PUT", "/products/{productId}", NO_SETUP),
+    case("ApiManagementListProducts.json", "products", "GET", "/products", &[UNLIMITED]),
+    case(
+        "ApiManagementListProductApis.json",
+        "products",
+        "GET",
+        "/products/{productId}/apis",
+        &[
+            Setup::Put("/products/5768181ea40f7eb6c49f6ac7", r#"{"properties":{"displayName":"Product"}}"#),
+            Setup::Put(
+                "/apis/57681820a40f7eb6c49f6aca",
+                r#"{"properties":{"displayName":"api","description":"An API","path":"suffix","serviceUrl":"http://contoso/api"}}"#,
+            ),
+            Setup::Put("/products/5768181ea40f7eb6c49f6ac7/apis/57681820a40f7eb6c49f6aca", "{}"),
+        ],
+    ),
+    case(
+        "ApiManagementListProductSubscriptions.json",
+        "products",
+        "GET",
+        "/products/{productId}/subscriptions",
+        &[
+            Setup::Put("/products/5600b57e7e8880006a060002", r#"{"properties":{"displayName":"Starter"}}"#),
+            Setup::Put(
+                "/subscriptions/5600b57e7e8880006a070002",
+                r#"{"properties":{"displayName":"Starter","scope":"/products/5600b57e7e8880006a060002","ownerId":"/users/1","state":"active"}}"#,
+            ),
+        ],
+    ),
     case(
         "ApiManagementGetProduct.json",
         "products",
@@ -493,6 +528,7 @@ const CASES: &[Case] = &[
         ],
     ),
     // Loggers and diagnostics
+    case("ApiManagementListLoggers.json", "loggers", "GET", "/loggers", NO_SETUP),
     case("ApiManagementCreateAILogger.json", "loggers", "PUT", "/loggers/{loggerId}", NO_SETUP),
     case("ApiManagementCreateEHLogger.json", "loggers", "PUT", "/loggers/{loggerId}", NO_SETUP),
     case(
@@ -581,6 +617,24 @@ const CASES: &[Case] = &[
         TESTSUB,
     ),
     // Users
+    case("ApiManagementListUsers.json", "users", "GET", "/users", NO_SETUP),
+    case(
+        "ApiManagementListUserSubscriptions.json",
+        "users",
+        "GET",
+        "/users/{userId}/subscriptions",
+        &[
+            Setup::Put(
+                "/users/57681833a40f7eb6c49f6acf",
+                r#"{"properties":{"firstName":"foo","lastName":"bar","email":"foo@example.com"}}"#,
+            ),
+            Setup::Put("/products/5768181ea40f7eb6c49f6ac7", r#"{"properties":{"displayName":"Product"}}"#),
+            Setup::Put(
+                "/subscriptions/57681850a40f7eb6c49f6ae3",
+                r#"{"properties":{"displayName":"57681850a40f7eb6c49f6ae5","scope":"/products/5768181ea40f7eb6c49f6ac7","ownerId":"/users/57681833a40f7eb6c49f6acf","state":"active"}}"#,
+            ),
+        ],
+    ),
     case(
         "ApiManagementUpdateUser.json",
         "users",
@@ -687,19 +741,18 @@ fn missing_keys(want: &Value, got: &Value) -> Vec<String> {
     let mut out = Vec::new();
     flat_missing("", want, got, &mut out);
     nested_missing("properties.", &want["properties"], &got["properties"], &mut out);
+    // List items: the keys every example item has (keys only some items have depend on their
+    // data) must be on every item the emulator returns.
     if let (Some(wv), Some(gv)) = (want["value"].as_array(), got["value"].as_array()) {
-        let union = |items: &[Value], sub: Option<&str>| -> Value {
-            let mut m = Map::new();
-            for it in items {
-                let it = sub.map_or(it, |s| &it[s]);
-                if let Some(o) = it.as_object() {
-                    m.extend(o.iter().map(|(k, v)| (k.clone(), v.clone())));
-                }
-            }
-            Value::Object(m)
-        };
-        flat_missing("value[].", &union(wv, None), &union(gv, None), &mut out);
-        flat_missing("value[].properties.", &union(wv, Some("properties")), &union(gv, Some("properties")), &mut out);
+        for (prefix, sub) in [("value[].", None), ("value[].properties.", Some("properties"))] {
+            let pick = |it: &Value| -> BTreeSet<String> { object_keys(sub.map_or(it, |s| &it[s])) };
+            let Some(common) = wv.iter().map(pick).reduce(|a, b| a.intersection(&b).cloned().collect()) else {
+                continue;
+            };
+            let missing: BTreeSet<String> =
+                gv.iter().flat_map(|it| common.difference(&pick(it)).cloned().collect::<Vec<_>>()).collect();
+            out.extend(missing.into_iter().map(|k| format!("{prefix}{k}")));
+        }
     }
     out
 }
@@ -726,6 +779,23 @@ fn nested_missing(prefix: &str, want: &Value, got: &Value, out: &mut Vec<String>
             Some(_) => {}
         }
     }
+}
+
+/// Resource types that differ from the example's, top level and in list items.
+fn wrong_types(want: &Value, got: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(t) = want["type"].as_str()
+        && got["type"].as_str() != Some(t)
+    {
+        out.push(format!("type is {} instead of {t}", got["type"]));
+    }
+    let want_item = want["value"].as_array().and_then(|v| v.first()).and_then(|i| i["type"].as_str());
+    if let (Some(t), Some(items)) = (want_item, got["value"].as_array()) {
+        for it in items.iter().filter(|it| it["type"].as_str() != Some(t)) {
+            out.push(format!("item {} has type {} instead of {t}", it["name"], it["type"]));
+        }
+    }
+    out
 }
 
 /// Request keys (top level and `properties`) the response echoes but Azure's answer does not.
@@ -772,6 +842,10 @@ async fn run(case: &Case) -> Vec<(Check, String)> {
         let missing = missing_keys(want_body, &r.body);
         if !missing.is_empty() {
             failed.push((Check::Keys, format!("missing {missing:?} in {}", r.text)));
+        }
+        let wrong = wrong_types(want_body, &r.body);
+        if !wrong.is_empty() {
+            failed.push((Check::Type, wrong.join("; ")));
         }
         let request = example["parameters"].get("parameters").cloned().unwrap_or(Value::Null);
         let echoed = echoed_keys(&request, want_body, &r.body);

@@ -172,6 +172,16 @@ pub fn written(created: bool, body: Value, etag: &str) -> ArmResponse {
     ArmResponse::new(if created { StatusCode::CREATED } else { StatusCode::OK }, Some(body), Some(etag.to_string()))
 }
 
+/// A list item of a nested collection (`products/{p}/apis`, `users/{u}/subscriptions`): Azure
+/// names it under the parent (`{parent_id}/{collection}/{name}`) with the nested `type`
+/// (`Microsoft.ApiManagement/service/products/apis`), not as the top-level resource.
+pub fn nested_item(mut item: Value, parent_id: &str, collection: &str, type_name: &str) -> Value {
+    let name = item["name"].as_str().unwrap_or_default().to_string();
+    item["id"] = Value::String(format!("{parent_id}/{collection}/{name}"));
+    item["type"] = Value::String(type_name.to_string());
+    item
+}
+
 /// The answer of a long-running write (API, named value) that the emulator finished at once:
 /// `properties.provisioningState` is `Succeeded` (Azure's first answer says `InProgress`).
 pub fn finished_operation(mut body: Value) -> Value {
