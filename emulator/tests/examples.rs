@@ -118,6 +118,14 @@ const TESTPRODUCT: Setup = Setup::Put(
     "/products/testproduct",
     r#"{"properties":{"displayName":"Test product","description":"Subscribers have completely unlimited access to the API. Administrator approval is required."}}"#,
 );
+/// The service-scope `applicationinsights` diagnostic, on logger `applicationinsights`.
+const SERVICE_DIAGNOSTIC: &[Setup] = &[
+    Setup::Put(
+        "/loggers/applicationinsights",
+        r#"{"properties":{"loggerType":"applicationInsights","credentials":{"instrumentationKey":"00000000-0000-0000-0000-000000000001"}}}"#,
+    ),
+    Setup::Put("/diagnostics/applicationinsights", r#"{"properties":{"loggerId":"/loggers/applicationinsights"}}"#),
+];
 /// A policy document that inherits everything.
 const BASE_POLICY: &str = r#"{"properties":{"format":"rawxml","value":"<policies><inbound><base /></inbound><backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error></policies>"}}"#;
 /// The SOAP operation of Microsoft's operation get/delete examples.
@@ -233,6 +241,7 @@ const CASES: &[Case] = &[
         "/namedValues",
         &[Setup::Example("ApiManagementCreateNamedValueWithKeyVault.json")],
     ),
+    case("ApiManagementHeadNamedValue.json", "named values", "HEAD", "/namedValues/{namedValueId}", PROP_NAME),
     case("ApiManagementGetNamedValue.json", "named values", "GET", "/namedValues/{namedValueId}", PROP_NAME),
     case(
         "ApiManagementNamedValueListValue.json",
@@ -302,6 +311,7 @@ const CASES: &[Case] = &[
         "/apis/{apiId}",
         &[Setup::Put("/apis/57d1f7558aa04f15146d9d8a", r#"{"properties":{"displayName":"Service","path":"schulte"}}"#)],
     ),
+    case("ApiManagementListApiOperations.json", "APIs", "GET", "/apis/{apiId}/operations", SOAP_OPERATION),
     case("ApiManagementGetApiOperation.json", "APIs", "GET", "/apis/{apiId}/operations/{operationId}", SOAP_OPERATION),
     case(
         "ApiManagementDeleteApiOperation.json",
@@ -336,6 +346,16 @@ const CASES: &[Case] = &[
     case("ApiManagementGetPolicy.json", "policies", "GET", "/policies/{policyId}", NO_SETUP),
     case("ApiManagementListPolicies.json", "policies", "GET", "/policies", NO_SETUP),
     case("ApiManagementDeletePolicy.json", "policies", "DELETE", "/policies/{policyId}", NO_SETUP),
+    case(
+        "ApiManagementListApiPolicies.json",
+        "policies",
+        "GET",
+        "/apis/{apiId}/policies",
+        &[
+            Setup::Put("/apis/5600b59475ff190048040001", r#"{"properties":{"displayName":"Echo","path":"echo"}}"#),
+            Setup::Put("/apis/5600b59475ff190048040001/policies/policy", BASE_POLICY),
+        ],
+    ),
     case(
         "ApiManagementGetApiPolicy.json",
         "policies",
@@ -554,6 +574,21 @@ const CASES: &[Case] = &[
         "DELETE",
         "/loggers/{loggerId}",
         &[Setup::Example("ApiManagementCreateAILogger.json")],
+    ),
+    case("ApiManagementListDiagnostics.json", "diagnostics", "GET", "/diagnostics", SERVICE_DIAGNOSTIC),
+    case(
+        "ApiManagementUpdateDiagnostic.json",
+        "diagnostics",
+        "PATCH",
+        "/diagnostics/{diagnosticId}",
+        SERVICE_DIAGNOSTIC,
+    ),
+    case(
+        "ApiManagementDeleteDiagnostic.json",
+        "diagnostics",
+        "DELETE",
+        "/diagnostics/{diagnosticId}",
+        SERVICE_DIAGNOSTIC,
     ),
     case(
         "ApiManagementGetDiagnostic.json",
