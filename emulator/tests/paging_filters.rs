@@ -29,7 +29,7 @@ async fn listing_1000_subscriptions_follows_next_links_100_at_a_time() {
         let value = r.body["value"].as_array().unwrap();
         pages += 1;
         names.extend(value.iter().map(|s| s["name"].as_str().unwrap().to_string()));
-        match r.body.get("nextLink").and_then(|l| l.as_str()) {
+        match r.body.get("nextLink").and_then(|l| l.as_str()).filter(|l| !l.is_empty()) {
             Some(next) => {
                 assert_eq!(value.len(), 100);
                 assert!(next.starts_with(&e.running.base_url), "nextLink must be absolute: {next}");
@@ -64,7 +64,7 @@ async fn top_and_skip_select_a_window_and_next_link_keeps_the_filter() {
     assert!(next.contains("%24filter="));
     let r2 = e.call(Method::GET, &next, None, &[]).await;
     assert_eq!(r2.body["value"].as_array().unwrap().len(), 50);
-    assert!(r2.body.get("nextLink").is_none());
+    assert_eq!(r2.body["nextLink"], "", "the last page ends with an empty nextLink, as Azure's do");
     assert!(r2.body["value"].as_array().unwrap().iter().all(|s| s["name"].as_str().unwrap().starts_with("team-00")));
 
     let r = e.get("/subscriptions?$top=1000").await;

@@ -4,10 +4,13 @@
 //! defaults `protocols: ["https"]`, `subscriptionRequired: true`,
 //! `subscriptionKeyParameterNames: {header: "Ocp-Apim-Subscription-Key", query:
 //! "subscription-key"}`, `type: "http"`, `apiRevision: "1"`, `isCurrent: true`. Azure runs API
-//! PUT as a long-running operation; the emulator completes it synchronously (201/200).
+//! PUT as a long-running operation; the emulator completes it synchronously (201/200 with
+//! `provisioningState: "Succeeded"`). Responses carry `isOnline: true` and
+//! `authenticationSettings` (`null` when unset). DELETE answers 204 (Azure: 202 then 204; the
+//! emulator is done at once).
 //! Importing a definition (`format` + `value`) is not emulated and is refused with a clear 400.
-//! An id with `;rev=N` addresses the API when N is its current revision (revisions are not
-//! emulated otherwise). `$filter`: `name`, `displayName`, `description`, `serviceUrl`, `path`
+//! An id with `;rev=N` addresses the API when N is its current revision; any other revision of
+//! an existing API is answered 400 "… is not emulated" (a missing API is still 404). `$filter`: `name`, `displayName`, `description`, `serviceUrl`, `path`
 //! (all operators), `isCurrent` (`eq`, `ne`). Deleting an API deletes its operations, policies,
 //! diagnostics, product links and the subscriptions scoped to it.
 //!
@@ -43,9 +46,32 @@ const OP_FIELDS: &[FieldSpec] = &[
 ];
 const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"];
 
-/// The API contract.
+/// The API contract. `isOnline` is always true (every emulated API is served by the gateway);
+/// `authenticationSettings` is `null` when unset, as Azure renders it.
 pub fn render(svc: &Service, e: &Entity) -> Value {
-    crud::resource(format!("{}/apis/{}", svc.id(), e.name), TYPE, &e.name, Value::Object(e.properties.clone()))
+    let mut props = e.properties.clone();
+    props.entry("authenticationSettings").or_insert(Value::Null);
+    props.insert("isOnline".into(), json!(true));
+    crud::resource(format!("{}/apis/{}", svc.id(), e.name), TYPE, &e.name, Value::Object(props))
+}
+
+/// Azure keeps each of `oAuth2`/`openid` and its list form (`oAuth2AuthenticationSettings`,
+/// `openidAuthenticationSettings`) in step: the single setting is the list's first item.
+fn normalize_authentication(p: &mut Props) {
+    let Some(Value::Object(auth)) = p.get_mut("authenticationSettings") else { return };
+    for (single, list) in [("oAuth2", "oAuth2AuthenticationSettings"), ("openid", "openidAuthenticationSettings")] {
+        let one = auth.get(single).filter(|v| v.is_object()).cloned();
+        let many = auth.get(list).and_then(Value::as_array).filter(|a| !a.is_empty()).cloned();
+        match (one, many) {
+            (Some(one), None) => {
+                auth.insert(list.into(), json!([one]));
+            }
+            (None, Some(many)) => {
+                auth.insert(single.into(), many[0].clone());
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Filter values of an API.
@@ -71,8 +97,17 @@ pub fn api_id<'a>(svc: &Service, a: &'a str) -> Result<&'a str, ArmError> {
     match a.split_once(";rev=") {
         None => Ok(a),
         Some((bare, rev)) => {
-            let current = svc.apis.get(&key(bare)).and_then(|x| x.entity.str("apiRevision").map(str::to_string));
-            if current.as_deref() == Some(rev) { Ok(bare) } else { Err(ArmError::not_found("Api")) }
+            let Some(x) = svc.apis.get(&key(bare)) else { return Err(ArmError::not_found("Api")) };
+            let current = x.entity.str("apiRevision").unwrap_or("1");
+            if current == rev {
+                Ok(bare)
+            } else {
+                Err(ArmError::not_emulated(
+                    "apiId",
+                    &format!("API revision '{rev}' of '{}' (API revisions other than the current one)", x.entity.name),
+                    &format!("address the API as '{}' or '{};rev={current}'.", x.entity.name, x.entity.name),
+                ))
+            }
         }
     }
 }
@@ -149,6 +184,7 @@ fn validate_api(svc: &Service, name: &str, input: &Props, existing: Option<&Enti
     let t = input.get("apiType").or_else(|| input.get("type")).cloned().unwrap_or(json!("http"));
     p.insert("type".into(), t);
     p.entry("serviceUrl").or_insert(Value::Null);
+    normalize_authentication(&mut p);
     Ok(p)
 }
 
@@ -193,7 +229,7 @@ pub fn item(ctx: &Ctx, a: &str) -> Result<ArmResponse, ArmError> {
                     }
                 };
                 let x = &svc.apis[&key(&name)];
-                Ok(crud::written(created, render(svc, &x.entity), &x.entity.etag))
+                Ok(crud::written(created, crud::finished_operation(render(svc, &x.entity)), &x.entity.etag))
             })
         }
         Method::PATCH => {
@@ -214,8 +250,10 @@ pub fn item(ctx: &Ctx, a: &str) -> Result<ArmResponse, ArmError> {
         Method::DELETE => {
             let m = crud::require_if_match(req)?;
             ctx.write(|svc, seq| {
-                let Ok(x) = api(svc, a) else {
-                    return Ok(crud::deleted(false));
+                let x = match api(svc, a) {
+                    Ok(x) => x,
+                    Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => return Ok(crud::deleted_long_running()),
+                    Err(e) => return Err(e),
                 };
                 let name = x.entity.name.clone();
                 crud::check_match(&m, &x.entity.etag, "Api", &name)?;
@@ -226,7 +264,7 @@ pub fn item(ctx: &Ctx, a: &str) -> Result<ArmResponse, ArmError> {
                 }
                 svc.subscriptions.retain(|_, s| !s.str("scope").is_some_and(|sc| sc.eq_ignore_ascii_case(&api_full)));
                 seq.bump();
-                Ok(crud::deleted(true))
+                Ok(crud::deleted_long_running())
             })
         }
         _ => Err(method_not_allowed(req)),

@@ -172,6 +172,32 @@ pub fn written(created: bool, body: Value, etag: &str) -> ArmResponse {
     ArmResponse::new(if created { StatusCode::CREATED } else { StatusCode::OK }, Some(body), Some(etag.to_string()))
 }
 
+/// A list item of a nested collection (`products/{p}/apis`, `users/{u}/subscriptions`): Azure
+/// names it under the parent (`{parent_id}/{collection}/{name}`) with the nested `type`
+/// (`Microsoft.ApiManagement/service/products/apis`), not as the top-level resource.
+pub fn nested_item(mut item: Value, parent_id: &str, collection: &str, type_name: &str) -> Value {
+    let name = item["name"].as_str().unwrap_or_default().to_string();
+    item["id"] = Value::String(format!("{parent_id}/{collection}/{name}"));
+    item["type"] = Value::String(type_name.to_string());
+    item
+}
+
+/// The answer of a long-running write (API, named value) that the emulator finished at once:
+/// `properties.provisioningState` is `Succeeded` (Azure's first answer says `InProgress`).
+pub fn finished_operation(mut body: Value) -> Value {
+    if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
+        p.insert("provisioningState".into(), Value::String("Succeeded".into()));
+    }
+    body
+}
+
+/// DELETE of a resource whose delete Azure runs as a long-running operation (APIs, users): the
+/// spec's answers are 202 (accepted, poll) and 204 (done); the emulator is done at once, so it
+/// is always 204, whether or not there was something to delete.
+pub fn deleted_long_running() -> ArmResponse {
+    ArmResponse::new(StatusCode::NO_CONTENT, None, None)
+}
+
 /// 200 when something was deleted, 204 when there was nothing to delete.
 pub fn deleted(existed: bool) -> ArmResponse {
     ArmResponse::new(if existed { StatusCode::OK } else { StatusCode::NO_CONTENT }, None, None)

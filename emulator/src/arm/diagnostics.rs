@@ -5,7 +5,9 @@
 //! Checked: `verbosity` (`error|information|verbose`), `alwaysLog` (`allErrors`),
 //! `httpCorrelationProtocol` (`None|Legacy|W3C`), `operationNameFormat` (`Name|Url`),
 //! `sampling.percentage` 0–100, `logClientIp`/`metrics` booleans. Other blocks (`frontend`,
-//! `backend`, the preview `largeLanguageModel`) are stored as given. `$filter`: `name`.
+//! `backend`, the preview `largeLanguageModel`) are stored as given. Unset, `logClientIp` renders
+//! `false`, `sampling` fixed 100 %, and an `applicationinsights` diagnostic's
+//! `httpCorrelationProtocol` `Legacy`, as Azure does. `$filter`: `name`.
 
 use axum::http::Method;
 use serde_json::{Value, json};
@@ -33,7 +35,16 @@ fn render(svc: &Service, api: Option<&str>, e: &Entity) -> Value {
         Some(a) => format!("{}/apis/{a}/diagnostics", svc.id()),
         None => format!("{}/diagnostics", svc.id()),
     };
-    crud::resource(format!("{base}/{}", e.name), type_name(api), &e.name, Value::Object(e.properties.clone()))
+    let mut props = e.properties.clone();
+    // Azure renders its defaults for what was never set: client IPs not logged (the documented
+    // default), fixed 100 % sampling, and for Application Insights the `Legacy` correlation
+    // protocol (ApiManagementListDiagnostics.json, ApiManagementUpdateDiagnostic.json).
+    props.entry("logClientIp").or_insert(json!(false));
+    props.entry("sampling").or_insert(json!({"samplingType": "fixed", "percentage": 100}));
+    if e.name.eq_ignore_ascii_case("applicationinsights") {
+        props.entry("httpCorrelationProtocol").or_insert(json!("Legacy"));
+    }
+    crud::resource(format!("{base}/{}", e.name), type_name(api), &e.name, Value::Object(props))
 }
 
 fn table<'a>(svc: &'a Service, api: Option<&str>) -> Result<(&'a Table, Option<String>), ArmError> {

@@ -72,6 +72,15 @@ impl ArmError {
         Self::validation(vec![FieldError { target: target.into(), message: message.into() }])
     }
 
+    /// A feature Azure has and the emulator does not: 400 `ValidationError` whose message and
+    /// detail (at `target`) name the feature and say what the emulator supports instead.
+    pub fn not_emulated(target: &str, feature: &str, instead: &str) -> Self {
+        let sentence = format!("{feature} is not emulated by the APIM emulator; {instead}");
+        let mut e = Self::field(target, sentence.clone());
+        e.message = sentence;
+        e
+    }
+
     /// 409 `Conflict`.
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "Conflict", message)

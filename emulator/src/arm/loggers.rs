@@ -23,8 +23,14 @@ const FIELDS: &[FieldSpec] =
     &[f("name", Ops::All), f("description", Ops::All), f("loggerType", Ops::All), f("resourceId", Ops::All)];
 
 /// The logger contract.
+/// The logger contract; `resourceId` and `description` are `null` when unset, as Azure renders
+/// them (Azure may infer `resourceId` from an instrumentation key; the emulator cannot).
 pub fn render(svc: &Service, e: &Entity) -> Value {
-    crud::resource(format!("{}/loggers/{}", svc.id(), e.name), TYPE, &e.name, Value::Object(e.properties.clone()))
+    let mut props = e.properties.clone();
+    for k in ["resourceId", "description"] {
+        props.entry(k).or_insert(Value::Null);
+    }
+    crud::resource(format!("{}/loggers/{}", svc.id(), e.name), TYPE, &e.name, Value::Object(props))
 }
 
 fn field(e: &Entity, name: &str) -> FieldValue {

@@ -5,7 +5,9 @@
 //! unless `keyVault` is given; `secret` defaults to false; `tags` ≤ 32. A secret's `value` is
 //! never rendered (GET, list, PUT, PATCH); `POST .../listValue` returns `{"value": ...}` with the
 //! ETag. Azure may answer PUT/PATCH with 202 and finish asynchronously; the emulator finishes at
-//! once (201/200). Deleting a named value that a stored policy references is refused with 409
+//! once (201/200, `provisioningState: "Succeeded"` in the answer). A Key Vault reference gets
+//! `keyVault.lastStatus` `{code: "Success", timeStampUtc}` when written or refreshed: the
+//! emulator cannot reach Key Vault, so it reports the fetch as done. Deleting a named value that a stored policy references is refused with 409
 //! `Conflict` naming the policies (emulator choice). `$filter`: `name`, `displayName` (all
 //! operators), `tags` (`any`/`all`).
 
@@ -91,6 +93,11 @@ fn validate(svc: &Service, name: &str, input: &Props) -> Result<Props, ArmError>
     }
     crud::finish(errors)?;
     let mut p = input.clone();
+    if let Some(Value::Object(kv)) = p.get_mut("keyVault") {
+        // The emulator cannot reach Key Vault: a reference counts as fetched when written.
+        kv.entry("identityClientId").or_insert(Value::Null);
+        kv.insert("lastStatus".into(), json!({"code": "Success", "timeStampUtc": crate::util::now_rfc3339()}));
+    }
     p.entry("secret").or_insert(json!(key_vault.is_some()));
     p.entry("tags").or_insert(json!([]));
     Ok(p)
@@ -135,7 +142,7 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
                 let props = validate(svc, name, &input)?;
                 let (created, k) = crud::upsert(&mut svc.named_values, seq, name, props);
                 let e = &svc.named_values[&k];
-                Ok(crud::written(created, render(svc, e), &e.etag))
+                Ok(crud::written(created, crud::finished_operation(render(svc, e)), &e.etag))
             })
         }
         Method::PATCH => {
@@ -147,7 +154,7 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
                 let props = validate(svc, name, &crud::merge(&e.properties, &input))?;
                 let (_, k) = crud::upsert(&mut svc.named_values, seq, name, props);
                 let e = &svc.named_values[&k];
-                Ok(crud::read_response(req, render(svc, e), &e.etag))
+                Ok(crud::read_response(req, crud::finished_operation(render(svc, e)), &e.etag))
             })
         }
         Method::DELETE => {
@@ -191,6 +198,9 @@ pub fn refresh_secret(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
             ));
         }
         e.etag = seq.issue();
+        if let Some(Value::Object(kv)) = e.properties.get_mut("keyVault") {
+            kv.insert("lastStatus".into(), json!({"code": "Success", "timeStampUtc": crate::util::now_rfc3339()}));
+        }
         let e = &svc.named_values[&key(name)];
         Ok(ArmResponse::new(StatusCode::OK, Some(render(svc, e)), Some(e.etag.clone())))
     })

@@ -4,7 +4,7 @@
 //! clamped to 100, the maximum page size APIM serves). `count` is the number of items that
 //! match the filter, on every page. `nextLink` is built from the request's `Host` header and
 //! path and keeps every query parameter (`api-version`, `$filter`, `$top`, ...) with `$skip`
-//! advanced; it is omitted on the last page. Items are in the store's order (case-insensitive
+//! advanced; it is `""` on the last page, as in Azure's examples. Items are in the store's order (case-insensitive
 //! name order), so `$skip` paging is stable while nothing is written.
 
 use serde_json::{Value, json};
@@ -90,17 +90,19 @@ pub fn list<'a, T: 'a>(
         count += 1;
     }
     let mut body = json!({ "value": value, "count": count });
-    if page.skip + page.top < count {
-        body["nextLink"] = json!(next_link(req, page.skip + page.top, page));
-    }
+    // Azure's collections end with `"nextLink": ""` (ApiManagementListSubscriptions.json), so
+    // clients must treat an empty link as the end; the emulator sends it the same way.
+    body["nextLink"] =
+        if page.skip + page.top < count { json!(next_link(req, page.skip + page.top, page)) } else { json!("") };
     Ok(ArmResponse::ok(body))
 }
 
-/// A single-page collection (API- and operation-scope policies): `value` and `count`.
+/// A single-page collection (policies): `value`, `count` and an empty `nextLink`, as Azure's
+/// `ApiManagementListPolicies.json` shows.
 pub fn single_page(req: &ArmRequest, value: Vec<Value>) -> Result<ArmResponse, ArmError> {
     filter_param(req, &[])?;
     let count = value.len();
-    Ok(ArmResponse::ok(json!({ "value": value, "count": count })))
+    Ok(ArmResponse::ok(json!({ "value": value, "count": count, "nextLink": "" })))
 }
 
 fn next_link(req: &ArmRequest, next_skip: usize, page: Page) -> String {

@@ -5,7 +5,8 @@
 //! with 400). The value is normalised (`validate::policy::normalize`: CRLF line endings, no BOM —
 //! nothing else), validated (`validate::policy::validate`: failures are 400 `ValidationError`
 //! with one detail per problem, `target: "representation"`, messages carrying line and column),
-//! and stored as sent. The PUT response echoes the stored value in the format of the request.
+//! and stored as sent. The PUT response echoes the stored value in the format of the request,
+//! without a `format` field (Azure's PUT answers have none).
 //!
 //! GET `?format=rawxml` returns the stored text byte for byte with `"format": "rawxml"`.
 //! GET without `format` (or `format=xml`) returns APIM's `xml` export: the same bytes except
@@ -193,7 +194,12 @@ pub fn item(ctx: &Ctx, scope: Scope, id: &str) -> Result<ArmResponse, ArmError> 
                 let props: Props = json!({ "value": text }).as_object().cloned().unwrap_or_default();
                 let created = crud::upsert_single(scope.slot_mut(svc)?, seq, "policy", props);
                 let e = scope.slot(svc)?.as_ref().expect("just written");
-                let body = render(svc, &scope, e, format)?;
+                // The value comes back in the request's format, but without a `format` field:
+                // Azure's PUT answers never carry one.
+                let mut body = render(svc, &scope, e, format)?;
+                if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
+                    p.remove("format");
+                }
                 Ok(crud::written(created, body, &e.etag))
             })
         }

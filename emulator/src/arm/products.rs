@@ -191,7 +191,10 @@ pub fn apis_collection(ctx: &Ctx, p: &str) -> Result<ArmResponse, ArmError> {
             .filter_map(linked_api)
             .filter_map(|a| svc.apis.get(&key(a)).map(|a| &a.entity))
             .collect();
-        paging::list(ctx.req, linked.into_iter(), apis::FIELDS, apis::field, |e| apis::render(svc, e))
+        let parent = format!("{}/products/{}", svc.id(), prod.entity.name);
+        paging::list(ctx.req, linked.into_iter(), apis::FIELDS, apis::field, |e| {
+            crud::nested_item(apis::render(svc, e), &parent, "apis", "Microsoft.ApiManagement/service/products/apis")
+        })
     })
 }
 

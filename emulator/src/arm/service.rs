@@ -53,8 +53,69 @@ pub fn render(svc: &Service) -> Value {
     if let Some(i) = &svc.identity {
         v["identity"] = i.clone();
     }
-    v["properties"] = Value::Object(svc.properties.clone());
+    let mut props = svc.properties.clone();
+    let v2 = svc.sku.get("name").and_then(Value::as_str).is_some_and(|s| s.ends_with("V2"));
+    for (k, default) in render_defaults(&svc.name, &svc.location, v2) {
+        props.entry(k).or_insert(default);
+    }
+    let created = props.get("createdAtUtc").cloned().unwrap_or(Value::Null);
+    let by = props.get("publisherEmail").cloned().unwrap_or(Value::Null);
+    v["properties"] = Value::Object(props);
+    // ARM's systemData: who created the service and when. The emulator has one principal per
+    // tenant, so the publisher stands in for it, and the last change is reported as the creation.
+    v["systemData"] = json!({
+        "createdBy": by,
+        "createdByType": "User",
+        "createdAt": created,
+        "lastModifiedBy": by,
+        "lastModifiedByType": "User",
+        "lastModifiedAt": created,
+    });
     v
+}
+
+/// Properties Azure always renders for a service, with the values a service that never set them
+/// has: no custom hostnames beyond the default, no extra regions, no private endpoints, the
+/// default TLS settings. Added when rendering (stored data is not changed).
+fn render_defaults(name: &str, location: &str, v2: bool) -> Vec<(&'static str, Value)> {
+    let region = location.to_ascii_lowercase().replace(' ', "");
+    let off = json!("False");
+    vec![
+        ("notificationSenderEmail", json!("apimgmt-noreply@mail.windowsazure.com")),
+        (
+            "hostnameConfigurations",
+            json!([{
+                "type": "Proxy",
+                "hostName": format!("{name}.azure-api.net"),
+                "negotiateClientCertificate": false,
+                "defaultSslBinding": true,
+                "certificateSource": "BuiltIn",
+            }]),
+        ),
+        ("disableGateway", json!(false)),
+        ("apiVersionConstraint", json!({"minApiVersion": null})),
+        (
+            "gatewayRegionalUrl",
+            if v2 { Value::Null } else { json!(format!("https://{name}-{region}-01.regional.azure-api.net")) },
+        ),
+        ("scmUrl", Value::Null),
+        ("additionalLocations", Value::Null),
+        (
+            "customProperties",
+            json!({
+                "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Ciphers.TripleDes168": off,
+                "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Protocols.Tls11": off,
+                "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Protocols.Tls10": off,
+                "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Protocols.Ssl30": off,
+                "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Backend.Protocols.Tls11": off,
+                "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Backend.Protocols.Tls10": off,
+                "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Backend.Protocols.Ssl30": off,
+                "Microsoft.WindowsAzure.ApiManagement.Gateway.Protocols.Server.Http2": off,
+            }),
+        ),
+        ("certificates", Value::Null),
+        ("privateEndpointConnections", Value::Null),
+    ]
 }
 
 /// Read-only properties of a service named `name` created at `created`.

@@ -206,7 +206,20 @@ pub fn by_product(ctx: &Ctx, p: &str) -> Result<ArmResponse, ArmError> {
         let scope = format!("{}/products/{}", svc.id(), prod.entity.name);
         let subs =
             svc.subscriptions.values().filter(|e| e.str("scope").is_some_and(|s| s.eq_ignore_ascii_case(&scope)));
-        paging::list(ctx.req, subs, FIELDS, |e, n| field(svc, e, n), |e| render(svc, e))
+        paging::list(
+            ctx.req,
+            subs,
+            FIELDS,
+            |e, n| field(svc, e, n),
+            |e| {
+                crud::nested_item(
+                    render(svc, e),
+                    &scope,
+                    "subscriptions",
+                    "Microsoft.ApiManagement/service/products/subscriptions",
+                )
+            },
+        )
     })
 }
 
@@ -220,7 +233,20 @@ pub fn by_user(ctx: &Ctx, u: &str) -> Result<ArmResponse, ArmError> {
         let owner = format!("{}/users/{}", svc.id(), user.name);
         let subs =
             svc.subscriptions.values().filter(|e| e.str("ownerId").is_some_and(|o| o.eq_ignore_ascii_case(&owner)));
-        paging::list(ctx.req, subs, FIELDS, |e, n| field(svc, e, n), |e| render(svc, e))
+        paging::list(
+            ctx.req,
+            subs,
+            FIELDS,
+            |e, n| field(svc, e, n),
+            |e| {
+                crud::nested_item(
+                    render(svc, e),
+                    &owner,
+                    "subscriptions",
+                    "Microsoft.ApiManagement/service/users/subscriptions",
+                )
+            },
+        )
     })
 }
 

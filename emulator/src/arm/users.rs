@@ -2,7 +2,9 @@
 //!
 //! `firstName`, `lastName` (1–100) and `email` (1–254) required; `state` `active|blocked|pending|
 //! deleted` (default `active`); `registrationDate` set on create; `identities` default to a
-//! `Basic` identity with the email. The built-in user `1` (Administrator) cannot be deleted.
+//! `Basic` identity with the email; `password` and `confirmation` are write-only (never stored
+//! or echoed); `groups` is always `[]` (groups are not emulated). DELETE answers 204 (Azure:
+//! 202 then 204). The built-in user `1` (Administrator) cannot be deleted.
 //! DELETE refuses a user who still owns subscriptions unless `deleteSubscriptions=true` (409,
 //! emulator choice). `$filter`: `name`, `firstName`, `lastName`, `email` (all), `state` (`eq`).
 
@@ -25,8 +27,11 @@ const FIELDS: &[FieldSpec] = &[
     f("state", Ops::Eq),
 ];
 
+/// The user contract. Groups are not emulated, so `groups` is always `[]`.
 fn render(svc: &Service, e: &Entity) -> Value {
-    crud::resource(format!("{}/users/{}", svc.id(), e.name), TYPE, &e.name, Value::Object(e.properties.clone()))
+    let mut props = e.properties.clone();
+    props.insert("groups".into(), json!([]));
+    crud::resource(format!("{}/users/{}", svc.id(), e.name), TYPE, &e.name, Value::Object(props))
 }
 
 fn field(e: &Entity, name: &str) -> FieldValue {
@@ -45,7 +50,10 @@ fn validate(input: &Props, existing: Option<&Entity>) -> Result<Props, ArmError>
     crud::finish(errors)?;
     let mut p = input.clone();
     p.insert("state".into(), json!(state.unwrap_or_else(|| "active".into())));
-    p.remove("password");
+    // Write-only inputs: never stored, never echoed.
+    for k in ["password", "confirmation", "groups"] {
+        p.remove(k);
+    }
     p.insert(
         "registrationDate".into(),
         existing
@@ -105,7 +113,7 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
             let m = crud::require_if_match(req)?;
             let delete_subs = req.query("deleteSubscriptions").is_some_and(|v| v.eq_ignore_ascii_case("true"));
             ctx.write(|svc, seq| {
-                let Some(e) = svc.users.get(&key(name)) else { return Ok(crud::deleted(false)) };
+                let Some(e) = svc.users.get(&key(name)) else { return Ok(crud::deleted_long_running()) };
                 crud::check_match(&m, &e.etag, LABEL, name)?;
                 if e.name == "1" {
                     return Err(ArmError::field("userId", "The built-in administrator (user '1') cannot be deleted."));
@@ -128,7 +136,7 @@ pub fn item(ctx: &Ctx, name: &str) -> Result<ArmResponse, ArmError> {
                 }
                 svc.users.remove(&key(name));
                 seq.bump();
-                Ok(crud::deleted(true))
+                Ok(crud::deleted_long_running())
             })
         }
         _ => Err(method_not_allowed(req)),

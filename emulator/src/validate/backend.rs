@@ -1,6 +1,7 @@
 //! Backend validation as APIM does it on PUT/PATCH, and ISO-8601 durations.
 //!
-//! A backend is `Single` (a `url` and a `protocol`) or `Pool` (`pool.services`: 1–30 members,
+//! A backend is `Single` (a `url` and a `protocol`; the url is `http(s)://…`, or `fabric:/app/service`
+//! for a Service Fabric backend, which then needs `properties.serviceFabricCluster`) or `Pool` (`pool.services`: 1–30 members,
 //! each an existing, non-pool backend of the same service, with `priority` and `weight` 0–100
 //! or null). Pool members may be given as relative ids (`/backends/x`, what the labs send) or
 //! full ARM ids; they are stored and returned as full ids. A `circuitBreaker` holds one rule
@@ -130,6 +131,19 @@ pub fn validate(svc: &Service, name: &str, props: &Props) -> Result<Props, Vec<F
     if kind == "Single" {
         match url.and_then(Value::as_str) {
             None => err(&mut out, "url", "'url' is required for a Single backend."),
+            Some(u) if u.starts_with("fabric:/") => {
+                if !props.get("properties").and_then(|p| p.get("serviceFabricCluster")).is_some_and(Value::is_object) {
+                    err(
+                        &mut out,
+                        "url",
+                        format!(
+                            "'url' '{u}' is a Service Fabric address; it needs 'properties.serviceFabricCluster' (the cluster's management endpoints and certificates)."
+                        ),
+                    );
+                } else if u.len() > 2000 || u.contains(char::is_whitespace) {
+                    err(&mut out, "url", format!("'url' must be at most 2000 characters without spaces; it is '{u}'."));
+                }
+            }
             Some(u) => {
                 let scheme_ok = u.starts_with("http://") || u.starts_with("https://");
                 let host =
