@@ -10,72 +10,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use aigw_host::arm::{ArmClient, LogsClient};
 use aigw_host::config::ConfigFile;
-use aigw_host::mcp::{CallSession, GatewayServer, ServerOptions};
 use aigw_host::runtime::{Runtime, RuntimeOptions};
 use common::harness::{Env, call};
+use common::in_process::{InProcess, Setup, error_kind};
 use common::{host_binary, plugin_dir_with, shared_cache_dir, text_of};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation, NumberOrString,
-    ProgressNotificationParam, ProgressToken, RequestMetaObject,
+    CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, NumberOrString, ProgressNotificationParam,
+    ProgressToken, RequestMetaObject,
 };
 use rmcp::service::NotificationContext;
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const CONFIG: &str = "[plugins.hostile]\ndeadline_ms = 3000\nmemory_mib = 32\n";
 
-/// The runtime and MCP surface in process, against the sandbox emulator (ARM and Log Analytics).
-struct InProcess {
-    server: GatewayServer,
-    runtime: Arc<Runtime>,
-    _dir: tempfile::TempDir,
-    _sandbox: aigw_host::sandbox::Sandbox,
-}
-
 async fn in_process(stems: &[&str], config: &str) -> InProcess {
-    let sandbox = aigw_host::sandbox::start(0, "2024-05-01").await.unwrap();
-    let arm = ArmClient::new(sandbox.target.clone(), sandbox.credential.clone()).unwrap();
-    let logs = LogsClient::new(
-        &sandbox.emulator.base_url,
-        aigw_host::sandbox::SANDBOX_WORKSPACE_ID,
-        sandbox.credential.clone(),
-    )
-    .unwrap();
-    let dir = plugin_dir_with(stems);
-    let runtime = Arc::new(
-        Runtime::load(RuntimeOptions {
-            plugins_dir: Some(dir.path().to_path_buf()),
-            cache_dir: Some(shared_cache_dir()),
-            config: toml::from_str(config).unwrap(),
-            arm: Some(arm),
-            logs: Some(logs),
-            builtins: false,
-            extra_files: vec![],
-        })
-        .await
-        .unwrap(),
-    );
-    let options =
-        ServerOptions { instructions: "test".into(), read_only: true, skip_confirmation: false, sandbox: None };
-    let server = GatewayServer::new(runtime.clone(), None, options);
-    InProcess { server, runtime, _dir: dir, _sandbox: sandbox }
-}
-
-impl InProcess {
-    async fn call(&self, tool: &str, args: Value) -> CallToolResult {
-        match self.server.run_tool(tool, args, &CallSession::unattended()).await.expect("the call is routed") {
-            rmcp::model::CallToolResponse::Complete(result) => result,
-            other => panic!("expected a complete result, got {other:?}"),
-        }
-    }
-}
-
-fn error_kind(result: &CallToolResult) -> String {
-    assert_eq!(result.is_error, Some(true), "expected a tool error, got {result:?}");
-    result.structured_content.as_ref().unwrap()["error"]["kind"].as_str().unwrap().to_string()
+    InProcess::start(stems, config, Setup { builtins: false, read_only: true }).await
 }
 
 /// A field of /proc/PID/status in KiB (VmRSS, VmHWM).

@@ -5,22 +5,11 @@ mod common;
 
 use std::sync::Arc;
 
-use aigw_host::arm::ArmClient;
-use aigw_host::changes::ChangePipeline;
-use aigw_host::changes::journal::Journal;
 use aigw_host::config::ConfigFile;
-use aigw_host::mcp::{CallSession, GatewayServer, ServerOptions};
 use aigw_host::runtime::{Runtime, RuntimeOptions};
-use common::{plugin_dir_with, shared_cache_dir, text_of};
-use rmcp::model::CallToolResult;
+use common::in_process::{InProcess, Setup, error_kind};
+use common::{plugin_dir_with, text_of};
 use serde_json::{Value, json};
-
-struct Harness {
-    server: GatewayServer,
-    runtime: Arc<Runtime>,
-    _dir: tempfile::TempDir,
-    _sandbox: aigw_host::sandbox::Sandbox,
-}
 
 const CONFIG: &str = r#"
 [plugins.hostile]
@@ -31,43 +20,8 @@ max_output_kib = 1024
 greeting = "hello from the config file"
 "#;
 
-async fn harness(stems: &[&str], config: &str) -> Harness {
-    let sandbox = aigw_host::sandbox::start(0, "2024-05-01").await.unwrap();
-    let arm = ArmClient::new(sandbox.target.clone(), sandbox.credential.clone()).unwrap();
-    let dir = plugin_dir_with(stems);
-    let config: ConfigFile = toml::from_str(config).unwrap();
-    let runtime = Arc::new(
-        Runtime::load(RuntimeOptions {
-            plugins_dir: Some(dir.path().to_path_buf()),
-            cache_dir: Some(shared_cache_dir()),
-            config,
-            arm: Some(arm.clone()),
-            logs: None,
-            builtins: true,
-            extra_files: vec![],
-        })
-        .await
-        .unwrap(),
-    );
-    let journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
-    let options =
-        ServerOptions { instructions: "test".into(), read_only: false, skip_confirmation: false, sandbox: None };
-    let server = GatewayServer::new(runtime.clone(), Some(Arc::new(ChangePipeline::new(arm, journal))), options);
-    Harness { server, runtime, _dir: dir, _sandbox: sandbox }
-}
-
-impl Harness {
-    async fn call(&self, tool: &str, args: Value) -> CallToolResult {
-        match self.server.run_tool(tool, args, &CallSession::unattended()).await.expect("the call is routed") {
-            rmcp::model::CallToolResponse::Complete(result) => result,
-            other => panic!("expected a complete result, got {other:?}"),
-        }
-    }
-}
-
-fn error_kind(result: &CallToolResult) -> String {
-    assert_eq!(result.is_error, Some(true), "expected a tool error, got {result:?}");
-    result.structured_content.as_ref().unwrap()["error"]["kind"].as_str().unwrap().to_string()
+async fn harness(stems: &[&str], config: &str) -> InProcess {
+    InProcess::start(stems, config, Setup { builtins: true, read_only: false }).await
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod harness;
+pub mod in_process;
 
 use std::path::{Path, PathBuf};
 

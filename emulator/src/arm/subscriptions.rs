@@ -198,54 +198,41 @@ pub fn collection(ctx: &Ctx) -> Result<ArmResponse, ArmError> {
 
 /// `products/{p}/subscriptions`
 pub fn by_product(ctx: &Ctx, p: &str) -> Result<ArmResponse, ArmError> {
-    if ctx.req.method != Method::GET {
-        return Err(method_not_allowed(ctx.req));
-    }
-    ctx.read(|svc| {
+    nested(ctx, "scope", "Microsoft.ApiManagement/service/products/subscriptions", |svc| {
         let prod = svc.products.get(&key(p)).ok_or_else(|| ArmError::not_found("Product"))?;
-        let scope = format!("{}/products/{}", svc.id(), prod.entity.name);
-        let subs =
-            svc.subscriptions.values().filter(|e| e.str("scope").is_some_and(|s| s.eq_ignore_ascii_case(&scope)));
-        paging::list(
-            ctx.req,
-            subs,
-            FIELDS,
-            |e, n| field(svc, e, n),
-            |e| {
-                crud::nested_item(
-                    render(svc, e),
-                    &scope,
-                    "subscriptions",
-                    "Microsoft.ApiManagement/service/products/subscriptions",
-                )
-            },
-        )
+        Ok(format!("{}/products/{}", svc.id(), prod.entity.name))
     })
 }
 
 /// `users/{u}/subscriptions`
 pub fn by_user(ctx: &Ctx, u: &str) -> Result<ArmResponse, ArmError> {
+    nested(ctx, "ownerId", "Microsoft.ApiManagement/service/users/subscriptions", |svc| {
+        let user = svc.users.get(&key(u)).ok_or_else(|| ArmError::not_found("User"))?;
+        Ok(format!("{}/users/{}", svc.id(), user.name))
+    })
+}
+
+/// The subscriptions whose `property` names the parent `parent_id` resolves to, listed under it
+/// as Azure lists them there: each item's id under the parent and the nested `type`.
+fn nested(
+    ctx: &Ctx,
+    property: &str,
+    item_type: &str,
+    parent_id: impl Fn(&Service) -> Result<String, ArmError>,
+) -> Result<ArmResponse, ArmError> {
     if ctx.req.method != Method::GET {
         return Err(method_not_allowed(ctx.req));
     }
     ctx.read(|svc| {
-        let user = svc.users.get(&key(u)).ok_or_else(|| ArmError::not_found("User"))?;
-        let owner = format!("{}/users/{}", svc.id(), user.name);
+        let parent = parent_id(svc)?;
         let subs =
-            svc.subscriptions.values().filter(|e| e.str("ownerId").is_some_and(|o| o.eq_ignore_ascii_case(&owner)));
+            svc.subscriptions.values().filter(|e| e.str(property).is_some_and(|s| s.eq_ignore_ascii_case(&parent)));
         paging::list(
             ctx.req,
             subs,
             FIELDS,
             |e, n| field(svc, e, n),
-            |e| {
-                crud::nested_item(
-                    render(svc, e),
-                    &owner,
-                    "subscriptions",
-                    "Microsoft.ApiManagement/service/users/subscriptions",
-                )
-            },
+            |e| crud::nested_item(render(svc, e), &parent, "subscriptions", item_type),
         )
     })
 }
