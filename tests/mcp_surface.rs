@@ -100,3 +100,68 @@ async fn arguments_complete_from_the_live_service_and_the_journal() {
     assert_eq!(ids, [id]);
     client.cancel().await.unwrap();
 }
+
+/// A client that keeps the log notifications it receives.
+#[allow(deprecated)] // MCP logging, see below
+#[derive(Clone, Default)]
+struct LogKeeper {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<rmcp::model::LoggingMessageNotificationParam>>>,
+}
+
+#[allow(deprecated)]
+impl rmcp::ClientHandler for LogKeeper {
+    async fn on_logging_message(
+        &self,
+        params: rmcp::model::LoggingMessageNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.lines.lock().unwrap().push(params);
+    }
+}
+
+#[tokio::test]
+#[allow(deprecated)] // MCP logging (SEP-2577 deprecates it for 2026-07-28; 2025-11-25 clients use it)
+async fn log_lines_of_a_call_reach_the_client_at_the_level_it_set() {
+    use rmcp::model::{LoggingLevel, SetLevelRequestParams};
+    let env = Env::with_plugins(&["hostile"]).await;
+    let keeper = LogKeeper::default();
+    let client = env.client(keeper.clone(), SKIP).await;
+
+    // Nothing is sent before the client asks.
+    call(&client, "log_flood", json!({"count": 3})).await;
+    assert!(keeper.lines.lock().unwrap().is_empty());
+
+    client.set_level(SetLevelRequestParams::new(LoggingLevel::Info)).await.unwrap();
+    let done = call(&client, "log_flood", json!({"count": 3})).await;
+    assert_eq!(done.is_error, Some(false), "{}", text_of(&done));
+    {
+        let lines = keeper.lines.lock().unwrap();
+        let plugin: Vec<_> = lines.iter().filter(|l| l.logger.as_deref() == Some("hostile")).collect();
+        assert_eq!(plugin.len(), 3, "{lines:?}");
+        assert!(plugin.iter().all(|l| l.level == LoggingLevel::Info && l.data.as_str().unwrap().starts_with("flood")));
+    }
+    // A forged line stays one escaped line.
+    call(&client, "forge_log", json!({})).await;
+    let forged = keeper.lines.lock().unwrap().last().unwrap().data.as_str().unwrap().to_string();
+    assert!(!forged.contains('\n') && !forged.contains('\u{1b}'), "{forged:?}");
+
+    // Host lines about the call: a write applied without confirmation is a warning.
+    call(&client, "update_quota", json!({"subscription_id": "growth", "tpm": 150000})).await;
+    assert!(
+        keeper
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.logger.as_deref() == Some("host") && l.level == LoggingLevel::Warning),
+        "{:?}",
+        keeper.lines.lock().unwrap()
+    );
+
+    // Above the level, nothing more.
+    client.set_level(SetLevelRequestParams::new(LoggingLevel::Error)).await.unwrap();
+    let before = keeper.lines.lock().unwrap().len();
+    call(&client, "log_flood", json!({"count": 3})).await;
+    assert_eq!(keeper.lines.lock().unwrap().len(), before);
+    client.cancel().await.unwrap();
+}

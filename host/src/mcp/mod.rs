@@ -1,6 +1,7 @@
 //! The MCP surface: the server handler, the tool registry, confirmation, prompts, resources,
 //! completion, and the transports.
 
+pub mod client_log;
 pub mod completion;
 pub mod confirm;
 pub mod host_tools;

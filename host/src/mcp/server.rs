@@ -24,6 +24,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
+use super::client_log::{CallLog, SessionLog};
 use super::completion::Completer;
 use super::confirm::{self, Channel, Decision};
 use super::host_tools;
@@ -34,7 +35,7 @@ use super::{prompts, resources};
 use crate::changes::journal::ClientInfo;
 use crate::changes::{Applied, ChangeContext, ChangePipeline, MAX_PLAN_WRITES, Reviewed, ReviewedPlan};
 use crate::runtime::api::{Plan, ToolError, ToolOutcome};
-use crate::runtime::imports::ProgressSink;
+use crate::runtime::imports::{CallSinks, LogSink, ProgressSink};
 use crate::runtime::{Grants, Runtime};
 use crate::sandbox::SandboxControls;
 
@@ -45,6 +46,8 @@ const MAX_REPLANS: usize = 3;
 #[derive(Clone)]
 pub struct CallSession {
     pub progress: Option<ProgressSink>,
+    /// The call's log lines for the client, if it set a level (`logging/setLevel`).
+    pub log: Option<LogSink>,
     pub client: Option<ClientInfo>,
     pub channel: Channel,
 }
@@ -52,7 +55,14 @@ pub struct CallSession {
 impl CallSession {
     /// A caller that cannot be asked anything (in-process use, tests).
     pub fn unattended() -> Self {
-        Self { progress: None, client: None, channel: Channel::Unavailable }
+        Self { progress: None, log: None, client: None, channel: Channel::Unavailable }
+    }
+
+    /// A line of the host's about this call, for the client's log (if it asked for one).
+    pub fn tell(&self, level: tracing::Level, message: &str) {
+        if let Some(log) = &self.log {
+            log(level, "host", message);
+        }
     }
 }
 
@@ -60,6 +70,8 @@ impl CallSession {
 #[derive(Clone)]
 pub struct GatewayServer {
     inner: Arc<Inner>,
+    /// This session's own state (its log level): one per stdio server or HTTP session.
+    session: Arc<SessionLog>,
 }
 
 struct Inner {
@@ -97,6 +109,7 @@ impl GatewayServer {
             );
         }
         Self {
+            session: Arc::default(),
             inner: Arc::new(Inner {
                 runtime,
                 registry,
@@ -108,6 +121,11 @@ impl GatewayServer {
                 pending: PendingPlans::default(),
             }),
         }
+    }
+
+    /// The same server for a new session (HTTP): everything shared but the session's own state.
+    pub fn for_session(&self) -> Self {
+        Self { inner: self.inner.clone(), session: Arc::default() }
     }
 
     /// The tool registry (for `plugins list`).
@@ -138,7 +156,7 @@ impl GatewayServer {
             object.remove("dry_run");
         }
         let started = std::time::Instant::now();
-        let outcome = self.invoke(&entry, &arguments, session.progress.clone()).await;
+        let outcome = self.invoke(&entry, &arguments, session).await;
         tracing::debug!(
             tool = name,
             owner = entry.owner(),
@@ -201,11 +219,13 @@ impl GatewayServer {
         &self,
         entry: &ToolEntry,
         arguments: &Value,
-        progress: Option<ProgressSink>,
+        session: &CallSession,
     ) -> Result<ToolOutcome, ToolError> {
+        let progress = session.progress.clone();
         match &entry.source {
             ToolSource::Plugin(plugin) => {
-                self.inner.runtime.call(plugin, &entry.decl.name, &arguments.to_string(), progress).await
+                let sinks = CallSinks { progress, log: session.log.clone() };
+                self.inner.runtime.call(plugin, &entry.decl.name, &arguments.to_string(), sinks).await
             }
             ToolSource::Host(tool) => {
                 let context = host_tools::HostContext {
@@ -324,7 +344,8 @@ impl GatewayServer {
         session: &CallSession,
         note: &str,
     ) -> Result<Plan, CallToolResponse> {
-        match self.invoke(entry, arguments, session.progress.clone()).await {
+        session.tell(tracing::Level::INFO, note);
+        match self.invoke(entry, arguments, session).await {
             Ok(ToolOutcome::Plan(fresh)) => Ok(fresh),
             Ok(ToolOutcome::Result { text, .. }) => {
                 Err(error_result(&ToolError::Conflict(format!("{note} The tool now says: {text}"))).into())
@@ -345,6 +366,7 @@ impl GatewayServer {
     ) -> CallToolResponse {
         let how = match &session.channel {
             Channel::Skip => {
+                session.tell(tracing::Level::WARN, "applying WITHOUT confirmation (--dangerously-skip-confirmation)");
                 tracing::warn!(tool = %entry.name, writes = plan.writes.len(), "applying WITHOUT confirmation (--dangerously-skip-confirmation): {}", plan.lines.join(" | "));
                 "skipped"
             }
@@ -478,6 +500,7 @@ fn refused_read_only(name: &str) -> CallToolResult {
 }
 
 impl ServerHandler for GatewayServer {
+    #[allow(deprecated)] // logging: see `client_log`
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
@@ -485,6 +508,7 @@ impl ServerHandler for GatewayServer {
                 .enable_prompts()
                 .enable_resources()
                 .enable_completions()
+                .enable_logging()
                 .build(),
         )
         .with_server_info(
@@ -597,8 +621,10 @@ impl ServerHandler for GatewayServer {
             progress::ProgressForwarder::start(token, self.inner.runtime.progress_interval(), notify)
         });
         let progress = forwarder.as_ref().map(progress::ProgressForwarder::sink);
+        let call_log = self.session.level().map(|level| CallLog::start(context.peer.clone(), level));
         let session = CallSession {
             progress,
+            log: call_log.as_ref().map(CallLog::sink),
             client: context.client_info().map(|i| ClientInfo { name: i.name, version: i.version }),
             channel: Channel::for_request(&context, self.inner.skip_confirmation),
         };
@@ -613,9 +639,23 @@ impl ServerHandler for GatewayServer {
             result = work => result,
             _ = context.ct.cancelled() => Ok(error_result(&ToolError::Internal("the client cancelled the call".into())).into()),
         };
+        drop(session);
         if let Some(forwarder) = forwarder {
             forwarder.finish().await;
         }
+        if let Some(call_log) = call_log {
+            call_log.finish().await;
+        }
         result
+    }
+
+    #[allow(deprecated)] // MCP logging: see `client_log`
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.session.set(request.level);
+        Ok(())
     }
 }

@@ -70,7 +70,7 @@ pub async fn serve_http(server: GatewayServer, addr: SocketAddr, allow_remote: b
         config.allowed_hosts.push(addr.ip().to_string());
     }
     let service =
-        StreamableHttpService::new(move || Ok(server.clone()), Arc::new(LocalSessionManager::default()), config);
+        StreamableHttpService::new(move || Ok(server.for_session()), Arc::new(LocalSessionManager::default()), config);
     let router = axum::Router::new().nest_service("/mcp", service);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;

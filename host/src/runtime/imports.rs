@@ -42,6 +42,17 @@ pub const CONTRACT_PACKAGE: &str = "aigw:plugin";
 /// See [`CONTRACT_PACKAGE`].
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
+/// How a plugin's log line reaches the MCP client that made the call (level, plugin, message;
+/// the message already capped and escaped).
+pub type LogSink = Arc<dyn Fn(tracing::Level, &str, &str) + Send + Sync>;
+
+/// Where a call's progress and log lines go besides the host's own log.
+#[derive(Clone, Default)]
+pub struct CallSinks {
+    pub progress: Option<ProgressSink>,
+    pub log: Option<LogSink>,
+}
+
 /// How a progress report reaches the MCP client.
 pub type ProgressSink = Arc<dyn Fn(f64, Option<f64>, Option<String>) + Send + Sync>;
 
@@ -63,6 +74,7 @@ pub struct CallState {
     pub(crate) limits: StoreLimits,
     services: PluginServices,
     progress: Option<ProgressSink>,
+    client_log: Option<LogSink>,
     /// What the plugin wrote to stderr and stdout, logged when the call ends.
     pub(crate) stderr: MemoryOutputPipe,
     pub(crate) stdout: MemoryOutputPipe,
@@ -94,7 +106,8 @@ impl CallState {
     /// A store state with nothing granted from WASI: no files, no environment, no arguments,
     /// no sockets, no name lookups, no stdin; stdout and stderr are captured, never inherited
     /// (stdout is the MCP protocol in stdio mode).
-    pub fn new(services: PluginServices, limits: &Limits, progress: Option<ProgressSink>) -> Self {
+    pub fn new(services: PluginServices, limits: &Limits, sinks: CallSinks) -> Self {
+        let CallSinks { progress, log: client_log } = sinks;
         let stderr = MemoryOutputPipe::new(CAPTURE_BYTES);
         let stdout = MemoryOutputPipe::new(CAPTURE_BYTES);
         let wasi = WasiCtx::builder()
@@ -107,7 +120,7 @@ impl CallState {
         let log = LogBudget { left: limits.max_log_lines, cap: limits.max_log_lines, suppressed: 0 };
         let limits =
             wasmtime::StoreLimitsBuilder::new().memory_size(limits.memory_bytes).trap_on_grow_failure(true).build();
-        Self { wasi, table: ResourceTable::new(), limits, services, progress, stderr, stdout, log }
+        Self { wasi, table: ResourceTable::new(), limits, services, progress, client_log, stderr, stdout, log }
     }
 
     /// Whether one more log line fits this call's budget (counting it either way).
@@ -228,12 +241,30 @@ impl aigw::plugin::log::Host for CallState {
         }
         let plugin = &*self.services.plugin;
         let message = sanitize_log_line(&message);
-        match level {
-            Level::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
-            Level::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
-            Level::Info => tracing::info!(target: "plugin", plugin, "{message}"),
-            Level::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
-            Level::Error => tracing::error!(target: "plugin", plugin, "{message}"),
+        let level = match level {
+            Level::Trace => {
+                tracing::trace!(target: "plugin", plugin, "{message}");
+                tracing::Level::TRACE
+            }
+            Level::Debug => {
+                tracing::debug!(target: "plugin", plugin, "{message}");
+                tracing::Level::DEBUG
+            }
+            Level::Info => {
+                tracing::info!(target: "plugin", plugin, "{message}");
+                tracing::Level::INFO
+            }
+            Level::Warn => {
+                tracing::warn!(target: "plugin", plugin, "{message}");
+                tracing::Level::WARN
+            }
+            Level::Error => {
+                tracing::error!(target: "plugin", plugin, "{message}");
+                tracing::Level::ERROR
+            }
+        };
+        if let Some(client_log) = &self.client_log {
+            client_log(level, plugin, &message);
         }
     }
 }

@@ -120,7 +120,7 @@ impl Loader {
         describe_services.arm = None;
         describe_services.logs = None;
         let load_limits = Limits { deadline: std::time::Duration::from_secs(10), ..Limits::default() };
-        let mut store = Store::new(engine, CallState::new(describe_services, &load_limits, None));
+        let mut store = Store::new(engine, CallState::new(describe_services, &load_limits, Default::default()));
         let deadline = std::time::Instant::now() + load_limits.deadline;
         let manifest = call_in_store(&mut store, ticker, load_limits, deadline, "<loader>", None, |store| {
             let pre = pre.clone();

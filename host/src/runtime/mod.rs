@@ -42,7 +42,7 @@ use api::{BeforeState, Plan, PlannedWrite, PluginManifest, Precondition, ToolErr
 use cache::{CacheOutcome, CompileCache};
 use engine::EpochTicker;
 pub use grants::{Access, Grants};
-use imports::{CallState, PluginServices, PluginWorld, PluginWorldPre, ProgressSink, wit};
+use imports::{CallSinks, CallState, PluginServices, PluginWorld, PluginWorldPre, wit};
 use loader::{Loader, PluginSource};
 
 /// A plugin ready to be called.
@@ -231,7 +231,7 @@ impl Runtime {
         plugin: &LoadedPlugin,
         tool: &str,
         arguments: &str,
-        progress: Option<ProgressSink>,
+        sinks: CallSinks,
     ) -> Result<ToolOutcome, ToolError> {
         let limits = plugin.limits;
         let deadline = Instant::now() + limits.deadline;
@@ -252,7 +252,7 @@ impl Runtime {
             .await
             .map_err(|_| busy())?
             .map_err(closed)?;
-        let state = CallState::new(plugin.services.clone(), &limits, progress);
+        let state = CallState::new(plugin.services.clone(), &limits, sinks);
         let mut store = Store::new(&self.engine, state);
         let (pre, ticker, plugin_name) = (plugin.pre.clone(), self.ticker.clone(), name.clone());
         let (tool_owned, args_owned) = (tool.to_string(), arguments.to_string());
