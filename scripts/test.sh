@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"; CI runs exactly this).
-# Formatting, lints, the Rust test suites (host, emulator, KQL, plugin libraries) and the
-# real-client tests with the official MCP Python SDK.
+# Formatting, lints, the Rust test suites (host, emulator, KQL, plugin libraries), the
+# real-client tests with the official MCP Python SDK, and the official MCP conformance suite.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -27,5 +27,17 @@ cargo test --manifest-path plugins/Cargo.toml --target-dir "$root/target/plugins
 echo "== host, emulator, KQL"
 cargo test --workspace
 
+echo "== the official MCP conformance suite, and real MCP clients (Python SDK), side by side"
+# Both only drive the already-built binary; they do not contend for the build.
+scripts/conformance.sh >"$root/target/conformance.log" 2>&1 &
+conformance=$!
+python_status=0
+tests/python/run.sh >"$root/target/python-tests.log" 2>&1 || python_status=$?
+conformance_status=0
+wait "$conformance" || conformance_status=$?
+echo "== conformance"
+cat "$root/target/conformance.log"
 echo "== real MCP client (Python SDK)"
-tests/python/run.sh
+cat "$root/target/python-tests.log"
+[ "$conformance_status" -eq 0 ] || { echo "the conformance suite failed" >&2; exit "$conformance_status"; }
+exit "$python_status"
