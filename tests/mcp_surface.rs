@@ -165,3 +165,46 @@ async fn log_lines_of_a_call_reach_the_client_at_the_level_it_set() {
     assert_eq!(keeper.lines.lock().unwrap().len(), before);
     client.cancel().await.unwrap();
 }
+
+/// A client that keeps the URIs of the resource updates it is sent.
+#[derive(Clone, Default)]
+struct UpdateKeeper {
+    uris: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl rmcp::ClientHandler for UpdateKeeper {
+    async fn on_resource_updated(
+        &self,
+        params: rmcp::model::ResourceUpdatedNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.uris.lock().unwrap().push(params.uri);
+    }
+}
+
+#[tokio::test]
+#[allow(deprecated)] // resources/subscribe is the 2025-11-25 mechanism
+async fn a_subscribed_policy_document_announces_the_changes_this_server_applies() {
+    use rmcp::model::{SubscribeRequestParams, UnsubscribeRequestParams};
+    let env = Env::with_plugins(&[]).await;
+    let keeper = UpdateKeeper::default();
+    let client = env.client(keeper.clone(), SKIP).await;
+    let uri = "aigw://policies/apis/inference-api";
+    client.subscribe(SubscribeRequestParams::new(uri)).await.unwrap();
+    assert!(client.subscribe(SubscribeRequestParams::new("test://watched-resource")).await.is_err(), "not ours");
+
+    // A named-value change does not touch the document; a TPM cut in it does.
+    call(&client, "update_quota", json!({"subscription_id": "data-science", "tpm": 60000})).await;
+    call(&client, "update_quota", json!({"subscription_id": "growth", "tpm": 100000})).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while keeper.uris.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(*keeper.uris.lock().unwrap(), [uri]);
+
+    client.unsubscribe(UnsubscribeRequestParams::new(uri)).await.unwrap();
+    call(&client, "update_quota", json!({"subscription_id": "growth", "tpm": 90000})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(keeper.uris.lock().unwrap().len(), 1, "no update after unsubscribing");
+    client.cancel().await.unwrap();
+}

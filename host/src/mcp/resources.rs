@@ -10,6 +10,10 @@
 //!
 //! Invariant: a resource is read through the host's own journal or ARM client, never through a
 //! plugin, and the journal is already redacted: no secret appears in a resource.
+//!
+//! Subscriptions (`resources/subscribe`, 2025-11-25): a client subscribed to a policy document
+//! is sent `notifications/resources/updated` when a change this server applies writes it.
+//! Changes made elsewhere (the portal, another tool) are not seen until the next read.
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::{Resource, ResourceContents, ResourceTemplate};
@@ -102,6 +106,19 @@ pub async fn read(pipeline: &ChangePipeline, uri: &str) -> Result<ResourceConten
     Ok(ResourceContents::text(text, uri).with_mime_type("application/xml"))
 }
 
+/// Whether this server serves `uri` (what may be subscribed to).
+pub fn is_ours(uri: &str) -> bool {
+    uri.strip_prefix(POLICIES).is_some_and(|scope| policy_path(scope).is_some()) || uri.starts_with(CHANGES)
+}
+
+/// The resource URI of the policy document at ARM `path` (the inverse of [`policy_path`]).
+pub fn policy_uri(path: &str) -> Option<String> {
+    let path = path.split('?').next().unwrap_or(path).trim_matches('/');
+    let scope = path.strip_suffix("policies/policy")?.trim_end_matches('/');
+    let uri = if scope.is_empty() { "global".to_string() } else { scope.to_string() };
+    policy_path(&uri).map(|_| format!("{POLICIES}{uri}"))
+}
+
 /// The ARM path of a policy scope named in a URI (`global`, `apis/x`, `products/x`,
 /// `apis/x/operations/y`). Names are single path segments of unreserved characters.
 fn policy_path(scope: &str) -> Option<String> {
@@ -135,5 +152,11 @@ mod tests {
         for bad in ["apis/..", "apis/a%2F..", "backends/x", "apis/", "apis/a/b"] {
             assert_eq!(policy_path(bad), None, "{bad}");
         }
+        assert_eq!(
+            super::policy_uri("apis/inference-api/policies/policy?format=rawxml").unwrap(),
+            "aigw://policies/apis/inference-api"
+        );
+        assert_eq!(super::policy_uri("policies/policy").unwrap(), "aigw://policies/global");
+        assert_eq!(super::policy_uri("namedValues/x"), None);
     }
 }

@@ -20,7 +20,7 @@ use rmcp::model::{
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities, ServerConfig,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{Peer, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
@@ -74,12 +74,21 @@ pub struct GatewayServer {
     session: Arc<SessionLog>,
 }
 
+/// A session subscribed to resources (`resources/subscribe`).
+struct Subscriber {
+    /// Which session (the address of its `SessionLog`, alive while the session is).
+    session: std::sync::Weak<SessionLog>,
+    peer: Peer<RoleServer>,
+    uris: std::collections::BTreeSet<String>,
+}
+
 struct Inner {
     runtime: Arc<Runtime>,
     registry: Registry,
     changes: Option<Arc<ChangePipeline>>,
     sandbox: Option<Arc<SandboxControls>>,
     completer: Completer,
+    subscribers: std::sync::Mutex<Vec<Subscriber>>,
     instructions: String,
     skip_confirmation: bool,
     pending: PendingPlans,
@@ -116,6 +125,7 @@ impl GatewayServer {
                 changes,
                 sandbox: options.sandbox,
                 completer: Completer::default(),
+                subscribers: Default::default(),
                 instructions: options.instructions,
                 skip_confirmation: options.skip_confirmation,
                 pending: PendingPlans::default(),
@@ -255,6 +265,28 @@ impl GatewayServer {
                     .collect();
                 Grants::new("host", &[], &kinds, None, None)
             }
+        }
+    }
+
+    /// Tells subscribed sessions which policy documents a change wrote.
+    async fn notify_updated(&self, applied: &Applied) {
+        let written: Vec<&str> = match applied {
+            Applied::Done { writes, .. } => writes.iter().map(|w| w.path.as_str()).collect(),
+            Applied::Failed { made, .. } => made.iter().map(|w| w.path.as_str()).collect(),
+            Applied::Stale { .. } => return,
+        };
+        let uris: std::collections::BTreeSet<String> =
+            written.iter().filter_map(|p| resources::policy_uri(p)).collect();
+        let targets: Vec<(Peer<RoleServer>, String)> = {
+            let mut subscribers = self.inner.subscribers.lock().unwrap();
+            subscribers.retain(|s| s.session.strong_count() > 0);
+            subscribers
+                .iter()
+                .flat_map(|s| uris.iter().filter(|u| s.uris.contains(*u)).map(|u| (s.peer.clone(), u.clone())))
+                .collect()
+        };
+        for (peer, uri) in targets {
+            let _ = peer.notify_resource_updated(rmcp::model::ResourceUpdatedNotificationParam::new(uri)).await;
         }
     }
 
@@ -416,6 +448,7 @@ impl GatewayServer {
             Ok(applied) => applied,
             Err(e) => return error_result(&e).into(),
         };
+        self.notify_updated(&applied).await;
         let Applied::Stale { path, .. } = &applied else {
             return applied_result(&applied).into();
         };
@@ -507,6 +540,7 @@ impl ServerHandler for GatewayServer {
                 .enable_tools()
                 .enable_prompts()
                 .enable_resources()
+                .enable_resources_subscribe()
                 .enable_completions()
                 .enable_logging()
                 .build(),
@@ -647,6 +681,44 @@ impl ServerHandler for GatewayServer {
             call_log.finish().await;
         }
         result
+    }
+
+    #[allow(deprecated)] // legacy (2025-11-25) subscriptions; see `resources`
+    async fn subscribe(
+        &self,
+        request: rmcp::model::SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if !resources::is_ours(&request.uri) {
+            return Err(McpError::resource_not_found(format!("unknown resource {:?}", request.uri), None));
+        }
+        let mut subscribers = self.inner.subscribers.lock().unwrap();
+        let me = Arc::downgrade(&self.session);
+        match subscribers.iter_mut().find(|s| s.session.ptr_eq(&me)) {
+            Some(s) => {
+                s.peer = context.peer.clone();
+                s.uris.insert(request.uri);
+            }
+            None => subscribers.push(Subscriber {
+                session: me,
+                peer: context.peer.clone(),
+                uris: std::iter::once(request.uri).collect(),
+            }),
+        }
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: rmcp::model::UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let me = Arc::downgrade(&self.session);
+        if let Some(s) = self.inner.subscribers.lock().unwrap().iter_mut().find(|s| s.session.ptr_eq(&me)) {
+            s.uris.remove(&request.uri);
+        }
+        Ok(())
     }
 
     #[allow(deprecated)] // MCP logging: see `client_log`
