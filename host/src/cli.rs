@@ -434,6 +434,9 @@ async fn plugins_list(global: GlobalArgs) -> anyhow::Result<()> {
     for refusal in server.registry().refusals() {
         println!("\nREFUSED {refusal}");
     }
+    for warning in runtime.config_warnings() {
+        println!("\nWARNING {warning}");
+    }
     Ok(())
 }
 

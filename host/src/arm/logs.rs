@@ -68,17 +68,85 @@ impl LogsClient {
         if (200..300).contains(&status) {
             return Ok(text);
         }
-        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        let error = &parsed["error"];
-        let mut message = error["message"].as_str().unwrap_or("Log Analytics refused the query").to_string();
-        if let Some(inner) = error["innererror"]["message"].as_str() {
-            message = format!("{message}: {inner}");
+        let (code, message) = query_error(&text);
+        Err(ArmError::Upstream { status, code, message, request_id })
+    }
+}
+
+/// The `(code, message)` of a Log Analytics error body, for the plugin that sent the query.
+///
+/// Log Analytics nests its errors: a generic outer one (`BadArgumentError`, "The request had
+/// some invalid properties"), a category (`SemanticError`, "A semantic error occurred."), and
+/// innermost the one that says what is wrong ("'summarize' operator: Failed to resolve scalar
+/// expression named 'Foo'", code `SEM0100`, with `line`/`pos`/`token` when it has a position).
+/// The code stays the outer one (what a plugin matches on); the message is the innermost one,
+/// followed by its code and position, so the author sees which name and where.
+pub fn query_error(body: &str) -> (String, String) {
+    let parsed: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let outer = &parsed["error"];
+    let code = outer["code"].as_str().unwrap_or("QueryError").to_string();
+    let mut innermost = outer;
+    // Bounded: a body is at most a few levels deep, and a hostile one must not spin us.
+    for _ in 0..16 {
+        match innermost.get("innererror") {
+            Some(inner) if inner.is_object() => innermost = inner,
+            _ => break,
         }
-        Err(ArmError::Upstream {
-            status,
-            code: error["code"].as_str().unwrap_or("QueryError").into(),
+    }
+    let Some(message) = innermost["message"].as_str().filter(|m| !m.is_empty()) else {
+        let shown: String = body.chars().take(300).collect();
+        let message = if shown.trim().is_empty() {
+            "Log Analytics refused the query (no error body)".to_string()
+        } else {
+            format!("Log Analytics refused the query: {shown}")
+        };
+        return (code, message);
+    };
+    if std::ptr::eq(innermost, outer) {
+        return (code, message.to_string());
+    }
+    let mut detail = vec![innermost["code"].as_str().unwrap_or("").to_string()];
+    if let Some(line) = innermost["line"].as_u64() {
+        detail.push(format!("line {line}"));
+    }
+    if let Some(pos) = innermost["pos"].as_u64() {
+        detail.push(format!("position {pos}"));
+    }
+    if let Some(token) = innermost["token"].as_str().filter(|t| !t.is_empty()) {
+        detail.push(format!("token {token:?}"));
+    }
+    detail.retain(|d| !d.is_empty());
+    let detail = if detail.is_empty() { String::new() } else { format!(" ({})", detail.join(", ")) };
+    (code, format!("{message}{detail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_error;
+
+    #[test]
+    fn a_nested_query_error_gives_the_innermost_message_its_code_and_position_under_the_outer_code() {
+        let body = r#"{"error": {"code": "BadArgumentError", "message": "The request had some invalid properties",
+            "innererror": {"code": "SemanticError", "message": "A semantic error occurred.",
+            "innererror": {"code": "SEM0100", "message": "'summarize' operator: Failed to resolve scalar expression named 'Foo'",
+            "line": 1, "pos": 42, "token": "Foo"}}}}"#;
+        let (code, message) = query_error(body);
+        assert_eq!(code, "BadArgumentError");
+        assert_eq!(
             message,
-            request_id,
-        })
+            "'summarize' operator: Failed to resolve scalar expression named 'Foo' (SEM0100, line 1, position 42, token \"Foo\")"
+        );
+    }
+
+    #[test]
+    fn a_flat_or_missing_error_still_says_something() {
+        let (code, message) =
+            query_error(r#"{"error": {"code": "WorkspaceNotFoundError", "message": "no such workspace"}}"#);
+        assert_eq!((code.as_str(), message.as_str()), ("WorkspaceNotFoundError", "no such workspace"));
+        let (code, message) = query_error("");
+        assert_eq!(code, "QueryError");
+        assert!(message.contains("no error body"), "{message}");
+        let (_, message) = query_error("<html>bad gateway</html>");
+        assert!(message.contains("bad gateway"), "{message}");
     }
 }

@@ -5,6 +5,78 @@
 //! is allowed only if its kind is in the effective set. A kind is a path's collection names
 //! joined with `/` (see `arm::scope`); `*` in a list matches every kind.
 
+/// Every resource kind a plugin may declare or an operator may list, besides `*`: the ARM
+/// collections (and POST actions) under an API Management service that the product uses, as
+/// `arm::scope` computes them from a path — collection names at even positions joined with `/`,
+/// spelled as ARM spells them (camelCase, matched case-sensitively like every grant), plus
+/// `metrics` (the service's Azure Monitor metrics) and `logs` (Log Analytics queries).
+///
+/// A kind outside this list could never match a request, so declaring one is a typo
+/// (`backend`, `namedvalues`) that would only surface as a denial at call time: the loader
+/// refuses it at load instead, naming the kind and this list.
+pub const KNOWN_KINDS: &[&str] = &[
+    "service",
+    "apis",
+    "apis/operations",
+    "apis/policies",
+    "apis/operations/policies",
+    "apis/diagnostics",
+    "apis/revisions",
+    "apis/releases",
+    "apis/schemas",
+    "apis/tags",
+    "products",
+    "products/apis",
+    "products/apiLinks",
+    "products/policies",
+    "products/groups",
+    "products/subscriptions",
+    "products/tags",
+    "subscriptions",
+    "subscriptions/listSecrets",
+    "subscriptions/regeneratePrimaryKey",
+    "subscriptions/regenerateSecondaryKey",
+    "users",
+    "users/subscriptions",
+    "groups",
+    "groups/users",
+    "namedValues",
+    "namedValues/listValue",
+    "namedValues/refreshSecret",
+    "backends",
+    "backends/reconnect",
+    "policies",
+    "allPolicies",
+    "policyFragments",
+    "loggers",
+    "diagnostics",
+    "caches",
+    "tags",
+    "gateways",
+    "gateways/listDebugCredentials",
+    "gateways/listTrace",
+    "quotas",
+    "quotas/periods",
+    "metrics",
+    "logs",
+];
+
+/// Accepts `*` and the [`KNOWN_KINDS`]; otherwise says which kind is unknown, suggests the
+/// closest known one, and lists them all.
+pub fn check_known_kind(kind: &str) -> Result<(), String> {
+    if kind == "*" || KNOWN_KINDS.contains(&kind) {
+        return Ok(());
+    }
+    let hint = crate::config::closest(kind, KNOWN_KINDS.iter().copied())
+        .map(|k| format!("did you mean {k:?}? "))
+        .unwrap_or_default();
+    Err(format!(
+        "resource kind {kind:?} is unknown; {hint}known kinds (case-sensitive, as ARM spells its collections): {}, \
+         or \"*\" for all",
+        KNOWN_KINDS.join(", ")
+    ))
+}
+
 /// Read or write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -137,6 +209,31 @@ mod tests {
         let g = Grants::new("p", &strings(&["*"]), &strings(&["*"]), Some(&strings(&["service"])), Some(&[]));
         assert_eq!(g.reads(), &strings(&["service"]));
         assert!(g.writes().is_empty());
+    }
+
+    #[test]
+    fn a_typo_in_a_kind_is_unknown_and_the_refusal_suggests_the_real_one_and_lists_them() {
+        let err = check_known_kind("backend").unwrap_err();
+        assert!(err.contains("\"backend\"") && err.contains("did you mean \"backends\"?"), "{err}");
+        assert!(err.contains("namedValues") && err.contains("apis/operations/policies"), "{err}");
+        let err = check_known_kind("namedvalues").unwrap_err();
+        assert!(err.contains("did you mean \"namedValues\"?"), "{err}");
+        for kind in ["*", "service", "apis/policies", "namedValues", "products/subscriptions", "metrics", "logs"] {
+            assert!(check_known_kind(kind).is_ok(), "{kind}");
+        }
+    }
+
+    #[test]
+    fn every_known_kind_is_the_kind_scope_computes_for_a_path_of_it() {
+        let service = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ApiManagement/service/apim";
+        for kind in KNOWN_KINDS.iter().filter(|k| !matches!(**k, "service" | "metrics" | "logs")) {
+            let path: Vec<String> = kind.split('/').map(|c| format!("{c}/x")).collect();
+            let scoped = crate::arm::ScopedPath::resolve(service, &path.join("/")).unwrap();
+            assert_eq!(scoped.kind, *kind);
+        }
+        let metrics = crate::arm::ScopedPath::resolve(service, "providers/Microsoft.Insights/metrics").unwrap();
+        assert_eq!(metrics.kind, "metrics");
+        assert_eq!(crate::arm::ScopedPath::resolve(service, "").unwrap().kind, "service");
     }
 
     #[test]

@@ -83,12 +83,15 @@ pub struct Loader {
     pub config: ConfigFile,
     /// What every plugin's imports may reach, before its own name, grants and config.
     pub services_template: PluginServices,
+    /// The name of every plugin that described itself, loaded or not: the names a config
+    /// section may be meant for.
+    pub described: std::sync::Mutex<Vec<String>>,
 }
 
 impl Loader {
     /// Compiles (or loads from cache), checks and describes one plugin.
     pub async fn load(&self, source: &PluginSource) -> anyhow::Result<LoadedPlugin> {
-        let Self { engine, ticker, linker, cache, config, services_template } = self;
+        let Self { engine, ticker, linker, cache, config, services_template, .. } = self;
         let started = std::time::Instant::now();
         let bytes = source.bytes()?;
         if !wasmparser_is_component(&bytes) {
@@ -143,6 +146,12 @@ impl Loader {
             "plugin load phases"
         );
 
+        if let Ok(mut described) = self.described.lock() {
+            described.push(manifest.name.clone());
+        }
+        if let Some(error) = config.section_error(&manifest.name) {
+            anyhow::bail!("plugin {:?} is not loaded: {error}; fix the section and restart", manifest.name);
+        }
         let settings = config.plugin(&manifest.name);
         check_identity(source, &manifest.name, &digest, &settings)?;
         let limits = config.limits_for(&manifest.name)?;
@@ -156,7 +165,7 @@ impl Loader {
         let services = PluginServices {
             plugin: Arc::from(manifest.name.as_str()),
             grants,
-            config: Arc::new(settings.config.clone()),
+            config: Arc::new(settings.config_text()),
             ..services_template.clone()
         };
         Ok(LoadedPlugin {
@@ -308,14 +317,10 @@ fn validate_manifest(m: wit::Manifest) -> anyhow::Result<PluginManifest> {
             idempotent: tool.annotations.idempotent,
         });
     }
-    for kind in m.reads.iter().chain(&m.writes) {
-        let ok = kind == "*"
-            || (!kind.is_empty()
-                && kind.split('/').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphabetic())));
-        if !ok {
-            anyhow::bail!(
-                "grant kind {kind:?} is invalid: use collection names joined with '/' (e.g. apis/policies) or '*'"
-            );
+    for (list, kinds) in [("reads", &m.reads), ("writes", &m.writes)] {
+        for kind in kinds {
+            super::grants::check_known_kind(kind)
+                .map_err(|why| anyhow::anyhow!("plugin {:?} declares {list} {why}", m.name))?;
         }
     }
     Ok(PluginManifest {
@@ -386,6 +391,22 @@ mod tests {
         let accepted = validate_manifest(manifest(vec![tool("list_apis", true, schema), tool("tag_api", false, None)]))
             .expect("a read tool may declare an output schema");
         assert_eq!(accepted.tools.len(), 2);
+    }
+
+    #[test]
+    fn a_plugin_declaring_an_unknown_resource_kind_is_refused_naming_it_and_the_known_ones() {
+        let mut typo = manifest(vec![]);
+        typo.reads = vec!["service".into(), "backend".into()];
+        let error = validate_manifest(typo).unwrap_err().to_string();
+        assert!(error.contains("\"team-reports\" declares reads") && error.contains("\"backend\""), "{error}");
+        assert!(error.contains("did you mean \"backends\"") && error.contains("policyFragments"), "{error}");
+        let mut casing = manifest(vec![]);
+        casing.writes = vec!["namedvalues".into()];
+        let error = validate_manifest(casing).unwrap_err().to_string();
+        assert!(error.contains("writes") && error.contains("did you mean \"namedValues\""), "{error}");
+        let mut fine = manifest(vec![]);
+        fine.reads = vec!["*".into(), "apis/operations/policies".into(), "logs".into(), "metrics".into()];
+        assert!(validate_manifest(fine).is_ok());
     }
 
     #[test]

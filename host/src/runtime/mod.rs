@@ -101,6 +101,7 @@ pub struct Runtime {
     ticker: EpochTicker,
     plugins: Vec<Arc<LoadedPlugin>>,
     failures: Vec<LoadFailure>,
+    config_warnings: Vec<String>,
     slots: Arc<Semaphore>,
     progress_interval: std::time::Duration,
 }
@@ -137,6 +138,7 @@ impl Runtime {
             cache,
             config: options.config,
             services_template,
+            described: Default::default(),
         });
         // Plugins load in parallel, each on a thread of its own (loading is CPU work: mapping
         // code, type-checking imports, running `describe`; a stdio server has a single async
@@ -198,11 +200,38 @@ impl Runtime {
                 }
             }
         }
+        // Sections that name no plugin are a warning, with the closest name: the operator meant
+        // some plugin, which now runs without its settings. Only a full load (a plugin
+        // directory) knows every plugin; `plugins check FILE` sees one.
+        let mut config_warnings = Vec::new();
+        if options.plugins_dir.is_some() {
+            let described = shared.described.lock().map(|d| d.clone()).unwrap_or_default();
+            for section in shared.config.section_names() {
+                if described.iter().any(|name| name == section) {
+                    continue;
+                }
+                let hint = match crate::config::closest(section, described.iter().map(String::as_str)) {
+                    Some(name) => format!(
+                        "did you mean [plugins.{name}]? (sections are named after the plugin's own name, not its file)"
+                    ),
+                    None => format!("no plugin has that name (plugins: {})", described.join(", ")),
+                };
+                let mut warning = format!(
+                    "[plugins.{section}] in the config file matches no plugin, so it applies to nothing; {hint}"
+                );
+                if let Some(why) = shared.config.invalid.get(section) {
+                    warning.push_str(&format!("; the section is also invalid: {why}"));
+                }
+                tracing::warn!("{warning}");
+                config_warnings.push(warning);
+            }
+        }
         Ok(Self {
             engine,
             ticker,
             plugins,
             failures,
+            config_warnings,
             slots: Arc::new(Semaphore::new(engine::MAX_CONCURRENT_CALLS as usize)),
             progress_interval,
         })
@@ -222,6 +251,12 @@ impl Runtime {
     /// The plugins that failed to load.
     pub fn failures(&self) -> &[LoadFailure] {
         &self.failures
+    }
+
+    /// What is wrong in the config file without stopping anything: sections that match no
+    /// plugin (with the closest plugin name).
+    pub fn config_warnings(&self) -> &[String] {
+        &self.config_warnings
     }
 
     /// Calls `tool` of `plugin` with `arguments` (a JSON object, already validated) in a

@@ -56,7 +56,9 @@ pub fn progress(done: f64, total: Option<f64>, message: Option<&str>) {
     bindings::aigw::plugin::progress::report(done, total, message);
 }
 
-/// The operator's setting `key` for this plugin (`[plugins.<name>.config]`), if set.
+/// The operator's setting `key` for this plugin (`[plugins.<name>.config]`), if set, as text:
+/// a string as written, a number or boolean in its TOML spelling (`0.02`, `42`, `true`; parse
+/// it with `str::parse`), a date-time in RFC 3339, an array or table as JSON text.
 pub fn config(key: &str) -> Option<String> {
     bindings::aigw::plugin::config::get(key)
 }

@@ -1,5 +1,6 @@
 //! Test component: a trivial echo tool (benchmarks, concurrency), a tool that GETs any path it
-//! is given (path scoping seen from a plugin), and a write tool that returns a plan.
+//! is given (path scoping seen from a plugin), a tool that runs a log query and answers with
+//! the host's error as the plugin received it, and write tools that return a plan.
 
 use aigw_pdk::{Error, Guest, Manifest, Outcome, PlanBuilder, ToolSpec, arm, result};
 use serde_json::{Value, json};
@@ -31,6 +32,12 @@ impl Guest for Testkit {
                     json!({"type": "object", "properties": {"key": {"type": "string"}}, "required": ["key"]}),
                 )
                 .build(),
+                ToolSpec::read(
+                    "query_logs",
+                    "Run a KQL query; a query error is answered as a result showing the error the plugin got.",
+                    json!({"type": "object", "properties": {"query": {"type": "string"}, "timespan": {"type": "string"}}, "required": ["query"]}),
+                )
+                .build(),
                 ToolSpec::write(
                     "tag_service",
                     "Plan a PATCH of the service's tags.",
@@ -50,7 +57,7 @@ impl Guest for Testkit {
                 )
                 .build(),
             ],
-            reads: vec!["service".into(), "backends".into(), "apis".into(), "apis/policies".into(), "namedValues".into()],
+            reads: vec!["service".into(), "backends".into(), "apis".into(), "apis/policies".into(), "namedValues".into(), "logs".into()],
             writes: vec!["service".into(), "apis/policies".into(), "namedValues".into()],
         }
     }
@@ -66,6 +73,17 @@ impl Guest for Testkit {
             "config_get" => {
                 let value = aigw_pdk::config(args["key"].as_str().unwrap_or_default());
                 Ok(result(format!("{value:?}"), json!({ "value": value })))
+            }
+            "query_logs" => {
+                let query = args["query"].as_str().unwrap_or_default();
+                match aigw_pdk::query_logs(query, args["timespan"].as_str()) {
+                    Ok(body) => Ok(result("ok", json!({ "body": body }))),
+                    Err(Error::Upstream(e)) => Ok(result(
+                        e.message.clone(),
+                        json!({"error": {"status": e.status, "code": e.code, "message": e.message}}),
+                    )),
+                    Err(other) => Err(other),
+                }
             }
             "tag_service" => {
                 let service = arm::get("")?;
