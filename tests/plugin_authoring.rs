@@ -5,59 +5,15 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use aigw_host::arm::{ArmClient, LogsClient};
-use aigw_host::mcp::{CallSession, GatewayServer, ServerOptions};
-use aigw_host::runtime::{Runtime, RuntimeOptions};
 use common::harness::{Confirmer, Env, call};
-use common::{plugin_dir_with, shared_cache_dir, text_of};
-use rmcp::model::{CallToolResult, ElicitationAction};
-use serde_json::{Value, json};
-
-struct InProcess {
-    server: GatewayServer,
-    _runtime: Arc<Runtime>,
-    _dir: tempfile::TempDir,
-    _sandbox: aigw_host::sandbox::Sandbox,
-}
+use common::in_process::{InProcess, Setup};
+use common::text_of;
+use rmcp::model::ElicitationAction;
+use serde_json::json;
 
 /// The sandbox emulator, its Log Analytics workspace, and `stems` loaded under `config`.
 async fn in_process(stems: &[&str], config: &str) -> InProcess {
-    let sandbox = aigw_host::sandbox::start(0, "2024-05-01").await.unwrap();
-    let arm = ArmClient::new(sandbox.target.clone(), sandbox.credential.clone()).unwrap();
-    let logs = LogsClient::new(
-        &sandbox.emulator.base_url,
-        aigw_host::sandbox::SANDBOX_WORKSPACE_ID,
-        sandbox.credential.clone(),
-    )
-    .unwrap();
-    let dir = plugin_dir_with(stems);
-    let runtime = Arc::new(
-        Runtime::load(RuntimeOptions {
-            plugins_dir: Some(dir.path().to_path_buf()),
-            cache_dir: Some(shared_cache_dir()),
-            config: toml::from_str(config).unwrap(),
-            arm: Some(arm),
-            logs: Some(logs),
-            builtins: false,
-            extra_files: vec![],
-        })
-        .await
-        .unwrap(),
-    );
-    let options = ServerOptions { instructions: "test".into(), read_only: true, skip_confirmation: false };
-    let server = GatewayServer::new(runtime.clone(), None, options);
-    InProcess { server, _runtime: runtime, _dir: dir, _sandbox: sandbox }
-}
-
-impl InProcess {
-    async fn call(&self, tool: &str, args: Value) -> CallToolResult {
-        match self.server.run_tool(tool, args, &CallSession::unattended()).await.expect("the call is routed") {
-            rmcp::model::CallToolResponse::Complete(result) => result,
-            other => panic!("expected a complete result, got {other:?}"),
-        }
-    }
+    InProcess::start(stems, config, Setup { builtins: false, read_only: true }).await
 }
 
 #[tokio::test]
