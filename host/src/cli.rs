@@ -416,7 +416,8 @@ async fn plugins_list(global: GlobalArgs) -> anyhow::Result<()> {
     for plugin in runtime.plugins() {
         let m = &plugin.manifest;
         println!("\n{} {} — {}", m.name, m.version, m.description);
-        println!("  source: {} ({}; sha256 {})", plugin.source, describe_cache(plugin.cache), &plugin.digest[..16]);
+        println!("  source: {} ({})", plugin.source, describe_cache(plugin.cache));
+        println!("  sha256: {}", plugin.digest);
         println!("  reads: {:?}  writes: {:?}", plugin.grants().reads(), plugin.grants().writes());
         println!(
             "  limits: deadline {} ms, memory {} MiB, output {} KiB",

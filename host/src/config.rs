@@ -10,6 +10,7 @@
 //! max_log_lines = 1000  # log lines one call may write; the rest are counted, not logged
 //! max_concurrent_calls = 16  # calls of one plugin running at once; more wait (on their deadline)
 //! progress_interval_ms = 100 # [defaults] only: fastest rate progress reaches the client
+//! require_pinned = false     # [defaults] only: refuse dropped-in plugins without a sha256 pin
 //!
 //! [plugins.my-reports]  # by plugin name
 //! enabled = true
@@ -109,6 +110,9 @@ pub struct LimitSettings {
     /// Shortest gap between two progress notifications of one call. Server-wide: the
     /// forwarder is set up before the call is routed to a plugin.
     pub progress_interval_ms: Option<u64>,
+    /// `[defaults]` only: refuse every dropped-in plugin whose section does not pin its
+    /// `sha256` (built-ins are pinned by being compiled in).
+    pub require_pinned: Option<bool>,
 }
 
 /// One plugin's section.

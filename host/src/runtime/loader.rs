@@ -153,7 +153,8 @@ impl Loader {
             anyhow::bail!("plugin {:?} is not loaded: {error}; fix the section and restart", manifest.name);
         }
         let settings = config.plugin(&manifest.name);
-        check_identity(source, &manifest.name, &digest, &settings)?;
+        let require_pinned = config.defaults.require_pinned.unwrap_or(false);
+        check_identity(source, &manifest.name, &digest, &settings, require_pinned)?;
         let limits = config.limits_for(&manifest.name)?;
         let grants = Grants::new(
             &manifest.name,
@@ -188,12 +189,15 @@ impl Loader {
 /// operator installed, so a second file cannot claim a name and read another plugin's config:
 /// a dropped-in plugin is named after its file (`team-cost.wasm` or `team_cost.wasm` for
 /// `team-cost`) unless its section pins the file (`file = "…"`) or its digest (`sha256 = "…"`).
-/// A pinned digest is always checked. Built-ins are bound by being compiled in.
+/// A pinned digest is always checked; with `require_pinned` (`[defaults] require_pinned = true`)
+/// a dropped-in plugin without a pin is refused, and the message gives the digest to pin.
+/// Built-ins are bound by being compiled in.
 fn check_identity(
     source: &PluginSource,
     name: &str,
     digest: &str,
     settings: &crate::config::PluginSettings,
+    require_pinned: bool,
 ) -> anyhow::Result<()> {
     if let Some(pinned) = &settings.sha256
         && !pinned.eq_ignore_ascii_case(digest)
@@ -204,6 +208,12 @@ fn check_identity(
         );
     }
     let PluginSource::File(path) = source else { return Ok(()) };
+    if require_pinned && settings.sha256.is_none() {
+        anyhow::bail!(
+            "the config file requires every dropped-in plugin to be pinned ([defaults] require_pinned = true), and \
+             [plugins.{name}] pins no sha256; if this file is the one to run, add sha256 = \"{digest}\" there"
+        );
+    }
     let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     if let Some(bound) = &settings.file {
         if *bound != file_name {
@@ -360,6 +370,48 @@ pub fn describe_cache(outcome: CacheOutcome) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::{parse_schema, validate_manifest, wit};
+
+    mod identity {
+        use super::super::{PluginSource, check_identity};
+        use crate::config::PluginSettings;
+        use std::path::PathBuf;
+
+        fn file(name: &str) -> PluginSource {
+            PluginSource::File(PathBuf::from("/plugins").join(name))
+        }
+
+        #[test]
+        fn a_dropped_in_plugin_is_named_after_its_file_unless_its_section_binds_it() {
+            let none = PluginSettings::default();
+            assert!(check_identity(&file("team-cost.wasm"), "team-cost", "ab", &none, false).is_ok());
+            assert!(check_identity(&file("team_cost.wasm"), "team-cost", "ab", &none, false).is_ok());
+            let err = check_identity(&file("a_team_cost.wasm"), "team-cost", "ab", &none, false).unwrap_err();
+            assert!(err.to_string().contains("named after itself"), "{err}");
+
+            let bound = PluginSettings { file: Some("costs-v2.wasm".into()), ..Default::default() };
+            assert!(check_identity(&file("costs-v2.wasm"), "team-cost", "ab", &bound, false).is_ok());
+            assert!(check_identity(&file("team-cost.wasm"), "team-cost", "ab", &bound, false).is_err());
+
+            let pinned = PluginSettings { sha256: Some("AB".into()), ..Default::default() };
+            assert!(check_identity(&file("anything.wasm"), "team-cost", "ab", &pinned, false).is_ok());
+            let err = check_identity(&file("team-cost.wasm"), "team-cost", "cd", &pinned, false).unwrap_err();
+            assert!(err.to_string().contains("pins sha256"), "{err}");
+        }
+
+        #[test]
+        fn an_operator_can_require_every_dropped_in_plugin_to_be_pinned() {
+            let none = PluginSettings::default();
+            let err = check_identity(&file("team-cost.wasm"), "team-cost", "ab12", &none, true).unwrap_err();
+            assert!(
+                err.to_string().contains("require_pinned") && err.to_string().contains("sha256 = \"ab12\""),
+                "{err}"
+            );
+            let pinned = PluginSettings { sha256: Some("ab12".into()), ..Default::default() };
+            assert!(check_identity(&file("team-cost.wasm"), "team-cost", "ab12", &pinned, true).is_ok());
+            let builtin = PluginSource::Builtin { file: "quota.wasm", bytes: &[], digest: "cd" };
+            assert!(check_identity(&builtin, "quota", "cd", &none, true).is_ok(), "built-ins are pinned by the build");
+        }
+    }
 
     fn manifest(tools: Vec<wit::Tool>) -> wit::Manifest {
         wit::Manifest {
