@@ -259,6 +259,27 @@ async def test_prompts_completion_and_resources_from_the_python_sdk(workdir, mod
         assert 'tokens-per-minute="100000"' in policy.contents[0].text
 
 
+@pytest.mark.filterwarnings("ignore:The logging capability is deprecated")
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_a_calls_log_lines_reach_the_client_at_the_level_it_asked_for(workdir, mode):
+    """2025-11-25: logging/setLevel for the session; 2026-07-28: the per-request log level."""
+    shutil.copy(WASM_DIR / "hostile.wasm", workdir / "plugins" / "hostile.wasm")
+    received = []
+
+    async def on_log(params):
+        received.append(params)
+
+    options = {"log_level": "info"} if mode != "legacy" else {}
+    async with Client(sandbox(workdir), mode=mode, logging_callback=on_log, **options) as client:
+        if mode == "legacy":
+            await client.set_logging_level("info")
+        done = await client.call_tool("log_flood", {"count": 3})
+        assert done.is_error is False, done.content[0].text
+    lines = [p for p in received if p.logger == "hostile"]
+    assert len(lines) == 3, received
+    assert all(p.level == "info" and str(p.data).startswith("flood") for p in lines), lines
+
+
 async def test_what_if_quota_shows_the_effect_of_a_cut_before_anything_is_enforced(workdir):
     async with Client(sandbox(workdir), mode="legacy") as client:
         cut = await client.call_tool("what_if_quota", {"subscription_id": "growth", "tpm": 100000, "days": 2})

@@ -1,5 +1,8 @@
 //! MCP logging: `logging/setLevel`, and log lines sent to the client as `notifications/message`.
 //!
+//! Opting in: a 2025-11-25 client sets a level for its session (`logging/setLevel`); a
+//! 2026-07-28 client asks per request (`_meta` `io.modelcontextprotocol/logLevel`).
+//!
 //! What a client receives: the log lines of *its own* calls — each plugin's `log::write` lines
 //! (already capped per call and escaped by the runtime) and the host's lines about the call
 //! (re-plans, unconfirmed writes) — at or above the level it set. Never another session's

@@ -655,7 +655,11 @@ impl ServerHandler for GatewayServer {
             progress::ProgressForwarder::start(token, self.inner.runtime.progress_interval(), notify)
         });
         let progress = forwarder.as_ref().map(progress::ProgressForwarder::sink);
-        let call_log = self.session.level().map(|level| CallLog::start(context.peer.clone(), level));
+        // 2026-07-28 clients opt in per request (`_meta` `io.modelcontextprotocol/logLevel`);
+        // 2025-11-25 clients once per session (`logging/setLevel`).
+        #[allow(deprecated)]
+        let level = context.meta.log_level().or_else(|| self.session.level());
+        let call_log = level.map(|level| CallLog::start(context.peer.clone(), level));
         let session = CallSession {
             progress,
             log: call_log.as_ref().map(CallLog::sink),
