@@ -10,8 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use aigw_host::config::ConfigFile;
-use aigw_host::runtime::{Runtime, RuntimeOptions};
 use common::harness::{Env, call};
 use common::in_process::{InProcess, Setup, error_kind};
 use common::{host_binary, plugin_dir_with, shared_cache_dir, text_of};
@@ -317,17 +315,7 @@ async fn a_cache_entry_whose_code_was_swapped_is_recompiled_and_the_plugin_loads
         let cache = cache.path().to_path_buf();
         async move {
             let dir = plugin_dir_with(&[stem]);
-            let runtime = Runtime::load(RuntimeOptions {
-                plugins_dir: Some(dir.path().to_path_buf()),
-                cache_dir: Some(cache),
-                config: ConfigFile::default(),
-                arm: None,
-                logs: None,
-                builtins: false,
-                extra_files: vec![],
-            })
-            .await
-            .unwrap();
+            let runtime = common::load_plugins(dir.path(), cache).await;
             let plugin = runtime.plugins()[0].clone();
             (plugin.cache, plugin.manifest.name.clone(), plugin.digest.clone())
         }

@@ -5,8 +5,6 @@ mod common;
 
 use std::sync::Arc;
 
-use aigw_host::config::ConfigFile;
-use aigw_host::runtime::{Runtime, RuntimeOptions};
 use common::in_process::{InProcess, Setup, error_kind};
 use common::{plugin_dir_with, text_of};
 use serde_json::{Value, json};
@@ -178,17 +176,7 @@ async fn the_compile_cache_is_used_and_never_trusts_a_stale_or_foreign_entry() {
     let load = |dir: tempfile::TempDir| {
         let cache = cache.path().to_path_buf();
         async move {
-            let runtime = Runtime::load(RuntimeOptions {
-                plugins_dir: Some(dir.path().to_path_buf()),
-                cache_dir: Some(cache),
-                config: ConfigFile::default(),
-                arm: None,
-                logs: None,
-                builtins: false,
-                extra_files: vec![],
-            })
-            .await
-            .unwrap();
+            let runtime = common::load_plugins(dir.path(), cache).await;
             let plugin = runtime.plugins()[0].clone();
             (plugin.cache, plugin.manifest.name.clone(), plugin.digest.clone())
         }

@@ -36,3 +36,19 @@ pub fn host_binary() -> PathBuf {
 pub fn text_of(result: &rmcp::model::CallToolResult) -> String {
     result.content.first().and_then(|c| c.as_text()).map(|t| t.text.clone()).unwrap_or_default()
 }
+
+/// The plugins of `dir` alone (no built-ins, no Azure, default config), compiled through the
+/// compile cache at `cache`: what the cache tests load.
+pub async fn load_plugins(dir: &Path, cache: PathBuf) -> aigw_host::runtime::Runtime {
+    aigw_host::runtime::Runtime::load(aigw_host::runtime::RuntimeOptions {
+        plugins_dir: Some(dir.to_path_buf()),
+        cache_dir: Some(cache),
+        config: aigw_host::config::ConfigFile::default(),
+        arm: None,
+        logs: None,
+        builtins: false,
+        extra_files: vec![],
+    })
+    .await
+    .unwrap()
+}
