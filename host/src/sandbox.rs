@@ -69,8 +69,8 @@ pub struct SandboxControls {
 
 /// Minutes simulated per step of an advance: each step ends with a progress notification.
 const ADVANCE_STEP_MINUTES: u64 = 60;
-/// The emulator simulates at most 30 days per advance.
-pub const MAX_ADVANCE_MINUTES: u64 = 30 * 24 * 60;
+/// The most minutes the emulator simulates per advance (its own limit, not a copy of it).
+pub use aigw_emulator::telemetry::MAX_ADVANCE_MINUTES;
 
 impl SandboxControls {
     pub fn new(base_url: &str) -> Self {

@@ -483,7 +483,9 @@ fn quoted(text: &str, max_chars: usize) -> String {
         text = text.chars().take(max_chars).collect();
         text.push_str(" … (shortened)");
     }
-    text.lines().map(|l| format!("  > {}\n", l.replace(|c: char| c.is_control() && c != '\t', "?"))).collect()
+    // Each line escaped as plugin log lines are, so no control character, ANSI escape or bidi
+    // override can repaint the host's lines above.
+    text.lines().map(|l| format!("  > {}\n", crate::runtime::imports::sanitize_log_line(l))).collect()
 }
 
 impl ReviewedPlan {
